@@ -1,0 +1,733 @@
+"""AST + arguments -> checked graph: blocks expanded, names scoped, shapes inferred.
+
+The evaluator walks a network body statement by statement, threading the
+"current" tensor through chains (`conv 64 -> bn -> relu`). Each layer becomes a
+graph node whose id is its dotted scope path; unnamed layers take their
+position in the enclosing sequence, as in `nn.Sequential`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from . import ast as A
+from .errors import SpecError, did_you_mean
+from .graph import Graph, InitRule, Node, Scope
+from .ops import OPS, Init, Op, ParamOp, Shape, ShapeError, fmt_shape
+from .ops.merge import MergeMismatch
+from .values import Env, Tensor, bind_targets, check, evaluate, iterate, truth, type_name
+
+_IDENT = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass
+class Limits:
+    """Bounds that keep hostile specs from exhausting time or memory."""
+
+    max_nodes: int = 250_000
+    max_iterations: int = 1_000_000
+    max_depth: int = 48
+
+
+@dataclass
+class BlockEntry:
+    """A block definition and the environment of the file that defined it."""
+
+    defn: A.BlockDef
+    env: Env
+
+
+@dataclass
+class Frame:
+    """A naming scope while evaluating: module path, local names, position counter."""
+
+    path: str
+    block_input: str | None
+    parent: Frame | None = None  # lexical parent inside the same block; None at a block root
+    names: dict[str, str] = field(default_factory=dict)
+    counter: int = 0
+
+    def child_id(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+
+class Evaluator:
+    """Expands one network into a Graph."""
+
+    def __init__(self, blocks: dict[str, BlockEntry], limits: Limits | None = None) -> None:
+        self.blocks = blocks
+        self.limits = limits or Limits()
+        self.graph: Graph | None = None
+        self.frame: Frame | None = None
+        self.iterations = 0
+        self.stack: list[str] = []
+        self._op_cache: dict[Any, Op] = {}
+        self._shape_cache: dict[Any, tuple[Shape, int, int]] = {}
+
+    # ------------------------------------------------------------ entry
+    def run(self, name: str, file: str, body: tuple[A.Stmt, ...], env: Env,
+            args: dict[str, Any], input_override: Shape | None, span: A.Span) -> Graph:
+        self.graph = g = Graph(name=name, file=file, args=args, input_shape=())
+        self.input_override = input_override
+        env.tensor = self._tensor_value
+        root = Frame("", None)
+        g.scopes[""] = Scope("", "network", name, span, dict(args))
+        final = self._body(body, root, env, None)
+        if g.input_shape == ():
+            if input_override is None:
+                raise SpecError(f"network '{name}' declares no input", span,
+                                hint="add a line such as 'input 3x224x224', or pass --input")
+            self._make_input(input_override, span)
+            final = self._body(body, Frame("", None), env, None) if not g.layers() else final
+        if final is None:
+            raise SpecError(f"network '{name}' has no layers", span)
+        if not any(o not in g.train_outputs for o in g.outputs):
+            g.outputs = {"out": final, **g.outputs}
+            g.implicit_output = True
+        g.scopes[""].output = final
+        _mark_train_only(g)
+        return g
+
+    # ------------------------------------------------------------ statements
+    def _body(self, stmts: tuple[A.Stmt, ...], frame: Frame, env: Env, cur: str | None) -> str | None:
+        saved = self.frame
+        self.frame = frame
+        try:
+            for stmt in stmts:
+                cur = self._stmt(stmt, frame, env, cur)
+                self.frame = frame
+        finally:
+            self.frame = saved
+        return cur
+
+    def _stmt(self, s: A.Stmt, frame: Frame, env: Env, cur: str | None) -> str | None:
+        if isinstance(s, A.LayerStmt):
+            return self._layer(s, frame, env, cur)
+        if isinstance(s, A.Let):
+            env.vars[s.name] = evaluate(s.value, env)
+            return cur
+        if isinstance(s, A.For):
+            for item in iterate(evaluate(s.source, env), s.source.span):
+                self._tick(s.span)
+                cur = self._body(s.body, frame, env.child(bind_targets(s.targets, item, s.span)), cur)
+            return cur
+        if isinstance(s, A.Repeat):
+            n = evaluate(s.count, env)
+            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+                raise SpecError(f"repeat needs a count >= 0, got {type_name(n)} {n!r}", s.count.span)
+            if n > self.limits.max_iterations:
+                raise SpecError(f"repeat {n} is more than the limit of {self.limits.max_iterations} iterations", s.count.span)
+            for _ in range(n):
+                self._tick(s.span)
+                cur = self._body(s.body, frame, env.child(), cur)
+            return cur
+        if isinstance(s, A.If):
+            branch = s.then if truth(evaluate(s.cond, env), s.cond.span) else s.other
+            return self._body(branch, frame, env.child(), cur)
+        if isinstance(s, A.Input):
+            return self._input(s, frame, env, cur)
+        if isinstance(s, A.Output):
+            return self._output(s, frame, env, cur)
+        if isinstance(s, A.Init):
+            self._init(s, frame, env)
+            return cur
+        raise SpecError("unsupported statement", s.span)  # pragma: no cover
+
+    def _tick(self, span: A.Span) -> None:
+        self.iterations += 1
+        if self.iterations > self.limits.max_iterations:
+            raise SpecError(f"loops ran more than {self.limits.max_iterations} iterations", span,
+                            hint="this limit guards against runaway specs")
+
+    def _input(self, s: A.Input, frame: Frame, env: Env, cur: str | None) -> str:
+        g = self._g()
+        if frame.path or frame.block_input is not None:
+            raise SpecError("'input' belongs at the top of a network, not inside a block", s.span)
+        if g.input_shape != ():
+            raise SpecError("the network already has an input", s.span)
+        dims = []
+        for d in s.dims:
+            v = evaluate(d, env)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 1 << 16:
+                raise SpecError(f"input sizes must be integers from 1 to 65536, got {v!r}", d.span)
+            dims.append(v)
+        shape = self.input_override or tuple(dims)
+        return self._make_input(shape, s.span)
+
+    def _make_input(self, shape: Shape, span: A.Span) -> str:
+        g = self._g()
+        g.input_shape = tuple(shape)
+        g.nodes[Graph.INPUT] = Node(Graph.INPUT, _input_op(), (), tuple(shape), span)
+        return Graph.INPUT
+
+    def _output(self, s: A.Output, frame: Frame, env: Env, cur: str | None) -> str | None:
+        g = self._g()
+        if frame.path or frame.block_input is not None:
+            raise SpecError("'output' belongs in a network, not inside a block", s.span)
+        if s.layer.label is None:
+            raise SpecError("an output needs a name", s.span, hint="write 'output out: ...' or 'output aux: @x -> ...'")
+        name = evaluate(s.layer.label, env)
+        if s.layer.cond is not None and not truth(evaluate(s.layer.cond, env), s.layer.cond.span):
+            return cur
+        if name in g.outputs:
+            raise SpecError(f"duplicate output '{name}'", s.layer.label.span)
+        result = self._layer(s.layer, frame, env, cur)
+        if result is None:
+            raise SpecError(f"output '{name}' has no value", s.span)
+        g.outputs[name] = result
+        if s.train_only:
+            g.train_outputs.add(name)
+        return cur
+
+    def _init(self, s: A.Init, frame: Frame, env: Env) -> None:
+        cls = OPS.get(s.kind)
+        if cls is None or not issubclass(cls, ParamOp):
+            weighted = sorted(k for k, c in OPS.items() if issubclass(c, ParamOp))
+            raise SpecError(f"'init' needs an op with weights, not '{s.kind}'", s.kind_span,
+                            hint=did_you_mean(s.kind, weighted) or f"one of: {', '.join(weighted)}")
+        found: dict[str, Init | None] = {"weight": None, "bias": None}
+        for kw in s.kwargs:
+            if kw.name not in found:
+                raise SpecError(f"unknown init target '{kw.name}'", kw.span, hint="use weight=... or bias=...")
+            value = evaluate(kw.value, env)
+            if value is not None and not isinstance(value, Init):
+                raise SpecError(f"{kw.name}= needs an init scheme such as kaiming_normal(), got {type_name(value)}",
+                                kw.value.span)
+            found[kw.name] = value
+        self._g().inits.append(InitRule(frame.path, s.kind, found["weight"], found["bias"], s.span))
+
+    # ------------------------------------------------------------ layers and chains
+    def _layer(self, s: A.LayerStmt, frame: Frame, env: Env, cur: str | None) -> str | None:
+        if s.cond is not None and not truth(evaluate(s.cond, env), s.cond.span):
+            return cur
+        label = None
+        if s.label is not None:
+            label = evaluate(s.label, env)
+            if not isinstance(label, str) or not _IDENT.match(label):
+                raise SpecError(f"'{label}' is not a valid layer name", s.label.span,
+                                hint="names use letters, digits and '_'")
+        return self._chain(s.chain, frame, env, cur, label, s)
+
+    def _chain(self, chain: A.Chain, frame: Frame, env: Env, cur: str | None,
+               label: str | None, s: A.LayerStmt) -> str | None:
+        layers = [t for t in chain.terms if not isinstance(t, A.RefTerm)]
+        if label is not None and len(layers) > 1:
+            sub = self._open(frame, label, "seq", "", s.span, cur)
+            for t in chain.terms:
+                cur = self._term(t, sub, env, cur, None)
+            return self._close(frame, label, sub, cur)
+        for t in chain.terms:
+            cur = self._term(t, frame, env, cur, label if t is (layers[0] if layers else None) else None)
+        if label is not None and not layers:
+            self._claim(frame, label, s.span)
+            frame.names[label] = _need(cur, s.span)
+        return cur
+
+    def _term(self, t: A.Term, frame: Frame, env: Env, cur: str | None, name: str | None) -> str | None:
+        if isinstance(t, A.RefTerm):
+            return self._ref(t.path, t.span)
+        if isinstance(t, A.OpCall):
+            if t.name in self.blocks:
+                return self._block(t, frame, env, cur, name)
+            if t.name in OPS:
+                return self._op(t, frame, env, cur, name)
+            hint = did_you_mean(t.name, [*OPS, *self.blocks])
+            raise SpecError(f"unknown op or block '{t.name}'", t.name_span, hint=hint or "see 'netspec ops'")
+        if isinstance(t, A.Seq):
+            label = self._claim(frame, name, t.span)
+            sub = self._open(frame, label, "seq", "", t.span, cur, claimed=True)
+            out = self._body(t.body, sub, env.child(), cur)
+            return self._close(frame, label, sub, out)
+        if isinstance(t, A.Parallel):
+            return self._parallel(t, frame, env, cur, name)
+        if isinstance(t, A.Residual):
+            return self._residual(t, frame, env, cur, name)
+        if isinstance(t, A.Dense):
+            return self._dense(t, frame, env, cur, name)
+        raise SpecError("unsupported layer", t.span)  # pragma: no cover
+
+    # ------------------------------------------------------------ scopes and names
+    def _claim(self, frame: Frame, name: str | None, span: A.Span) -> str:
+        """Take the next position in a frame; return the given name or the position."""
+        pos = frame.counter
+        frame.counter += 1
+        label = name if name is not None else str(pos)
+        nid = frame.child_id(label)
+        g = self._g()
+        if nid in g.nodes or nid in g.scopes or label in frame.names:
+            first = g.nodes[nid].span if nid in g.nodes else g.scopes[nid].span if nid in g.scopes else None
+            where = f"first defined at line {first.line}" if first else "already used in this scope"
+            raise SpecError(f"duplicate name '{label}'", span, path=nid, notes=[where],
+                            hint="give each layer in a scope its own name")
+        return label
+
+    def _open(self, frame: Frame, label: str, kind: str, name: str, span: A.Span,
+              cur: str | None, claimed: bool = False, block_root: bool = False) -> Frame:
+        if not claimed:
+            label = self._claim(frame, label, span)
+        path = frame.child_id(label)
+        if path.count(".") > self.limits.max_depth:
+            raise SpecError(f"scopes nested deeper than {self.limits.max_depth}", span, path=path)
+        self._g().scopes[path] = Scope(path, kind, name, span, input=cur)
+        if block_root:
+            return Frame(path, cur)
+        return Frame(path, frame.block_input, parent=frame)
+
+    def _close(self, frame: Frame, label: str, sub: Frame, out: str | None) -> str | None:
+        self._g().scopes[sub.path].output = out
+        if out is not None:
+            frame.names[label] = out
+        return out
+
+    def _ref(self, path: str, span: A.Span) -> str:
+        frame = self.frame
+        assert frame is not None
+        head, _, rest = path.partition(".")
+        if path == "in":
+            return _need(frame.block_input if frame.block_input is not None else self._net_input(span), span,
+                         "there is no input here yet")
+        f: Frame | None = frame
+        while f is not None:
+            if head in f.names:
+                if not rest:
+                    return f.names[head]
+                full = f"{f.child_id(head)}.{rest}"
+                g = self._g()
+                if full in g.nodes:
+                    return full
+                if full in g.scopes and g.scopes[full].output is not None:
+                    return g.scopes[full].output  # type: ignore[return-value]
+                inside = [p[len(f.child_id(head)) + 1:] for p in [*g.scopes, *g.nodes]
+                          if p.startswith(f.child_id(head) + ".")]
+                raise SpecError(f"'{head}' has no part '{rest}'", span, hint=did_you_mean(rest, inside))
+            f = f.parent
+        visible = self._visible_names(frame)
+        raise SpecError(f"undefined reference '@{path}'", span, hint=did_you_mean(head, visible)
+                        or "refer to a named layer defined earlier in this block or network")
+
+    def _visible_names(self, frame: Frame) -> list[str]:
+        names: list[str] = ["in"]
+        f: Frame | None = frame
+        while f is not None:
+            names.extend(f.names)
+            f = f.parent
+        return names
+
+    def _net_input(self, span: A.Span) -> str:
+        if Graph.INPUT not in self._g().nodes:
+            raise SpecError("there is no input yet", span, hint="declare 'input CxHxW' first")
+        return Graph.INPUT
+
+    def _tensor_value(self, path: str, span: A.Span) -> Tensor:
+        nid = self._ref(path, span)
+        return Tensor(nid, self._g().nodes[nid].shape)
+
+    def _g(self) -> Graph:
+        assert self.graph is not None
+        return self.graph
+
+    # ------------------------------------------------------------ ops
+    def _op(self, t: A.OpCall, frame: Frame, env: Env, cur: str | None, name: str | None) -> str:
+        cls = OPS[t.name]
+        params, tensors = self._op_args(cls, t, env)
+        op = self._validate(cls, params, t)
+        inputs = ([cur] if cur is not None else []) + [x.node for x in tensors]
+        if not inputs:
+            raise SpecError(f"'{t.name}' has no input", t.name_span, hint="declare 'input CxHxW' before the first layer")
+        lo, hi = cls.inputs
+        if len(inputs) < lo or (hi is not None and len(inputs) > hi):
+            want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
+            raise SpecError(f"'{t.name}' takes {want} inputs, got {len(inputs)}", t.span,
+                            hint="pass extra inputs as @name, e.g. 'concat @skip'")
+        label = self._claim(frame, name, t.span)
+        return self._add_node(frame.child_id(label), op, inputs, t, frame, label)
+
+    def _op_args(self, cls: type[Op], t: A.OpCall, env: Env) -> tuple[dict[str, Any], list[Tensor]]:
+        params: dict[str, Any] = {}
+        tensors: list[Tensor] = []
+        positional = iter(cls.positional)
+        for a in t.args:
+            v = evaluate(a, env)
+            if isinstance(v, Tensor) and cls.inputs != (1, 1):
+                tensors.append(v)
+                continue
+            key = next(positional, None)
+            if key is None:
+                raise SpecError(f"'{t.name}' takes {len(cls.positional) or 'no'} positional parameter(s)",
+                                a.span, hint=_param_hint(cls))
+            params[key] = v
+        for kw in t.kwargs:
+            v = evaluate(kw.value, env)
+            if isinstance(v, Tensor):
+                raise SpecError(f"parameter '{kw.name}' cannot be a tensor", kw.span,
+                                hint="pass extra inputs positionally: 'concat @skip'")
+            if kw.name in params or _alias_of(cls, kw.name) in params:
+                raise SpecError(f"parameter '{kw.name}' given twice", kw.span)
+            params[kw.name] = v
+        return params, tensors
+
+    def _validate(self, cls: type[Op], params: dict[str, Any], t: A.OpCall) -> Op:
+        key = (cls, tuple(params.items()))
+        try:
+            cached = self._op_cache.get(key)
+        except TypeError:  # an unhashable value: validate and report below
+            cached = None
+        if cached is not None:
+            return cached
+        try:
+            op = cls(**params)
+        except ValidationError as err:
+            raise _param_error(cls, err, t) from None
+        try:
+            self._op_cache[key] = op
+        except TypeError:
+            pass
+        return op
+
+    def _add_node(self, nid: str, op: Op, inputs: list[str], t: A.OpCall | A.Term,
+                  frame: Frame, label: str) -> str:
+        g = self._g()
+        if len(g.nodes) >= self.limits.max_nodes:
+            raise SpecError(f"the network has more than {self.limits.max_nodes} layers", t.span,
+                            hint="this limit guards against runaway specs")
+        ins = [g.nodes[i] for i in inputs]
+        shapes = tuple(n.shape for n in ins)
+        key = (op, shapes)
+        hit = self._shape_cache.get(key)
+        if hit is None:
+            try:
+                out = op.infer(list(shapes))
+            except MergeMismatch as err:
+                raise self._merge_error(err, ins, t, nid, frame) from None
+            except ShapeError as err:
+                raise SpecError(f"{op.kind}: {err.message}" if not err.message.startswith(op.kind) else err.message,
+                                t.span, hint=err.hint, path=nid,
+                                notes=[f"input shape {fmt_shape(s)}" for s in shapes]) from None
+            hit = (out, op.count_params(list(shapes), out), op.count_macs(list(shapes), out))
+            self._shape_cache[key] = hit
+        r = max(n.rf[0] for n in ins)
+        j = max(n.rf[1] for n in ins)
+        node = Node(nid, op, tuple(inputs), hit[0], t.span, hit[1], hit[2], op.receptive(r, j, list(shapes)))
+        g.nodes[nid] = node
+        frame.names[label] = nid
+        return nid
+
+    def _merge_error(self, err: MergeMismatch, ins: list[Node], t: A.Term, nid: str, frame: Frame) -> SpecError:
+        def origin(n: Node) -> str:
+            if n.id == frame.block_input:
+                return "the block input"
+            if n.id == Graph.INPUT:
+                return "the network input"
+            return f"'{n.id}' ({n.op.kind}, line {n.span.line})"
+
+        a, b = ins[err.i], ins[err.j]
+        msg = (f"{err.kind}: {fmt_shape(a.shape)} from {origin(a)} vs "
+               f"{fmt_shape(b.shape)} from {origin(b)}")
+        return SpecError(msg, t.span, hint=err.hint, path=nid)
+
+    def _merge(self, kind: str, inputs: list[str], frame: Frame, t: A.Term) -> str:
+        label = self._claim(frame, None, t.span)
+        return self._add_node(frame.child_id(label), OPS[kind](), inputs, t, frame, label)
+
+    # ------------------------------------------------------------ composite layers
+    def _parallel(self, t: A.Parallel, frame: Frame, env: Env, cur: str | None, name: str | None) -> str:
+        if t.merge not in ("concat", "add", "mul"):
+            raise SpecError(f"'{t.merge} {{ ... }}' is not a merge", t.merge_span,
+                            hint=did_you_mean(t.merge, ["concat", "add", "mul"]) or "use concat, add or mul")
+        x = _need(cur, t.span)
+        target = self._open(frame, name, "seq", "", t.span, cur) if name is not None else frame
+        outs: list[str] = []
+        self._branches(t.branches, target, env.child(), x, outs)
+        if not outs:
+            raise SpecError(f"'{t.merge}' has no branches", t.span)
+        out = self._merge(t.merge, outs, target, t)
+        return self._close(frame, name, target, out) or out if name is not None else out
+
+    def _branches(self, stmts: tuple[A.Stmt, ...], frame: Frame, env: Env, x: str, outs: list[str]) -> None:
+        """Run each layer statement on the same input x, collecting results (loops and ifs expand)."""
+        saved = self.frame
+        self.frame = frame
+        try:
+            for s in stmts:
+                if isinstance(s, A.LayerStmt):
+                    before = len(self._g().nodes)
+                    y = self._layer(s, frame, env, x)
+                    if y is not None and (y != x or len(self._g().nodes) == before):
+                        outs.append(y)
+                elif isinstance(s, A.For):
+                    for item in iterate(evaluate(s.source, env), s.source.span):
+                        self._tick(s.span)
+                        self._branches(s.body, frame, env.child(bind_targets(s.targets, item, s.span)), x, outs)
+                elif isinstance(s, A.If):
+                    branch = s.then if truth(evaluate(s.cond, env), s.cond.span) else s.other
+                    self._branches(branch, frame, env.child(), x, outs)
+                elif isinstance(s, A.Let):
+                    env.vars[s.name] = evaluate(s.value, env)
+                else:
+                    raise SpecError("only layers, let, for and if may appear among branches", s.span)
+                self.frame = frame
+        finally:
+            self.frame = saved
+
+    def _residual(self, t: A.Residual, frame: Frame, env: Env, cur: str | None, name: str | None) -> str | None:
+        x = _need(cur, t.span)
+        target = self._open(frame, name, "seq", "", t.span, cur) if name is not None else frame
+        inner = env.child()
+        y = self._body(t.body, target, inner, x)
+        enabled = t.when is None or truth(evaluate(t.when, inner), t.when.span)
+        if enabled:
+            shortcut = x
+            if t.shortcut is not None:
+                saved, self.frame = self.frame, target
+                try:
+                    shortcut = _need(self._layer(t.shortcut, target, inner, x), t.span)
+                finally:
+                    self.frame = saved
+            y = self._merge("add", [_need(y, t.span), shortcut], target, t)
+        if name is not None:
+            return self._close(frame, name, target, y)
+        return y
+
+    def _dense(self, t: A.Dense, frame: Frame, env: Env, cur: str | None, name: str | None) -> str:
+        x = _need(cur, t.span)
+        target = self._open(frame, name, "seq", "", t.span, cur) if name is not None else frame
+        features = [x]
+
+        def step(s: A.Stmt, e: Env) -> None:
+            if isinstance(s, A.LayerStmt):
+                if s.cond is not None and not truth(evaluate(s.cond, e), s.cond.span):
+                    return
+                joined = features[0] if len(features) == 1 else self._merge("concat", list(features), target, t)
+                y = self._layer(s, target, e, joined)
+                features.append(_need(y, s.span))
+            elif isinstance(s, A.For):
+                for item in iterate(evaluate(s.source, e), s.source.span):
+                    self._tick(s.span)
+                    inner = e.child(bind_targets(s.targets, item, s.span))
+                    for b in s.body:
+                        step(b, inner)
+            elif isinstance(s, A.Let):
+                e.vars[s.name] = evaluate(s.value, e)
+            elif isinstance(s, A.If):
+                for b in (s.then if truth(evaluate(s.cond, e), s.cond.span) else s.other):
+                    step(b, e.child())
+            else:
+                raise SpecError("only layers, let, for and if may appear in a dense block", s.span)
+            self.frame = target
+
+        saved, self.frame = self.frame, target
+        try:
+            inner = env.child()
+            for s in t.body:
+                step(s, inner)
+        finally:
+            self.frame = saved
+        out = self._merge("concat", features, target, t) if len(features) > 1 else x
+        if name is not None:
+            return self._close(frame, name, target, out) or out
+        return out
+
+    # ------------------------------------------------------------ blocks
+    def _block(self, t: A.OpCall, frame: Frame, env: Env, cur: str | None, name: str | None) -> str | None:
+        entry = self.blocks[t.name]
+        d = entry.defn
+        if d.name in self.stack:
+            chain = " -> ".join([*self.stack[self.stack.index(d.name):], d.name])
+            raise SpecError(f"block '{d.name}' uses itself ({chain})", t.name_span,
+                            hint="blocks cannot be recursive; use a loop with a depth parameter")
+        if len(self.stack) >= self.limits.max_depth:
+            raise SpecError(f"blocks nested deeper than {self.limits.max_depth}", t.span)
+        label = self._claim(frame, name, t.span)
+        path = frame.child_id(label)
+        sub = Frame(path, cur)
+        g = self._g()
+        scope = Scope(path, "block", d.name, t.span, input=cur)
+        g.scopes[path] = scope
+        benv = Env({}, entry.env, tensor=self._tensor_value)
+        saved = self.frame
+        try:
+            self._bind(d, t, env, benv, sub, scope)
+        finally:
+            self.frame = saved
+        self.stack.append(d.name)
+        try:
+            out = self._body(d.body, sub, benv, cur)
+        except SpecError as err:
+            raise err.with_path(path) from None
+        finally:
+            self.stack.pop()
+        scope.output = out
+        if out is not None:
+            frame.names[label] = out
+        return out
+
+    def _bind(self, d: A.BlockDef, t: A.OpCall, env: Env, benv: Env, sub: Frame, scope: Scope) -> None:
+        params = {p.name: p for p in d.params}
+        given: dict[str, tuple[Any, A.Span]] = {}
+        if len(t.args) > len(d.params):
+            raise SpecError(f"block '{d.name}' takes {len(d.params)} parameters, got {len(t.args)}",
+                            t.args[len(d.params)].span, hint=_block_sig(d))
+        for p, a in zip(d.params, t.args, strict=False):  # caller's frame: @refs are the caller's
+            given[p.name] = (evaluate(a, env), a.span)
+        for kw in t.kwargs:
+            if kw.name not in params:
+                raise SpecError(f"block '{d.name}' has no parameter '{kw.name}'", kw.span,
+                                hint=did_you_mean(kw.name, params) or _block_sig(d))
+            if kw.name in given:
+                raise SpecError(f"parameter '{kw.name}' given twice", kw.span)
+            given[kw.name] = (evaluate(kw.value, env), kw.span)
+        self.frame = sub  # defaults see the block's own input as `in`
+        for p in d.params:
+            if p.name in given:
+                value, span = given[p.name]
+            elif p.default is not None:
+                value, span = evaluate(p.default, benv), p.default.span
+            else:
+                raise SpecError(f"block '{d.name}' needs parameter '{p.name}'", t.span, hint=_block_sig(d))
+            _check_type(p, value, span)
+            benv.vars[p.name] = value
+            if isinstance(value, Tensor):
+                sub.names[p.name] = value.node
+            else:
+                scope.args[p.name] = value
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _need(node: str | None, span: A.Span, why: str = "this layer has no input") -> str:
+    if node is None:
+        raise SpecError(why, span, hint="declare 'input CxHxW' before the first layer")
+    return node
+
+
+_INPUT_OP: Op | None = None
+
+
+def _input_op() -> Op:
+    global _INPUT_OP
+    if _INPUT_OP is None:
+        _INPUT_OP = OPS["identity"]()
+    return _INPUT_OP
+
+
+def _alias_of(cls: type[Op], name: str) -> str:
+    for fname, f in cls.model_fields.items():
+        if f.alias == name:
+            return fname
+        if fname == name and f.alias:
+            return f.alias
+    return name
+
+
+def _param_names(cls: type[Op]) -> list[str]:
+    names = []
+    for fname, f in cls.model_fields.items():
+        names.append(fname)
+        if f.alias:
+            names.append(f.alias)
+    return names
+
+
+def _param_hint(cls: type[Op]) -> str:
+    pos = " ".join(cls.positional)
+    return f"usage: {cls.kind} {pos} " + " ".join(
+        f"{f.alias or n}=..." for n, f in cls.model_fields.items() if n not in cls.positional and n not in ("init", "bias_init")
+    )
+
+
+def _param_error(cls: type[Op], err: ValidationError, t: A.OpCall) -> SpecError:
+    e = err.errors()[0]
+    field_name = str(e["loc"][0]) if e["loc"] else ""
+    span = t.span
+    for kw in t.kwargs:
+        if kw.name == field_name or _alias_of(cls, kw.name) == field_name:
+            span = kw.span
+    if field_name in cls.positional and cls.positional.index(field_name) < len(t.args):
+        span = t.args[cls.positional.index(field_name)].span
+    if e["type"] == "extra_forbidden":
+        hint = did_you_mean(field_name, _param_names(cls)) or _param_hint(cls)
+        return SpecError(f"'{cls.kind}' has no parameter '{field_name}'", span, hint=hint)
+    if e["type"] == "missing":
+        return SpecError(f"'{cls.kind}' needs parameter '{field_name}'", t.span, hint=_param_hint(cls))
+    value = e.get("input")
+    shown = "tensor" if isinstance(value, Tensor) else f"{type_name(value)} {value!r}"
+    msg = e["msg"][0].lower() + e["msg"][1:]
+    return SpecError(f"'{cls.kind}' parameter '{field_name}': {msg}; got {shown}", span, hint=_param_hint(cls))
+
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, tuple),
+    "tensor": lambda v: isinstance(v, Tensor),
+    "init": lambda v: isinstance(v, Init) or v is None,
+    "any": lambda v: True,
+}
+
+
+def _check_type(p: A.Param, value: Any, span: A.Span) -> None:
+    if p.type is None:
+        return
+    test = _TYPES.get(p.type)
+    if test is None:
+        raise SpecError(f"unknown type '{p.type}'", p.span, hint=did_you_mean(p.type, _TYPES) or f"one of {', '.join(_TYPES)}")
+    if not test(value):
+        raise SpecError(f"parameter '{p.name}' must be {p.type}, got {type_name(value)} {value!r}", span)
+
+
+def _block_sig(d: A.BlockDef) -> str:
+    return f"usage: {d.name}({', '.join(p.name + ('=...' if p.default else '') for p in d.params)})"
+
+
+def bind_params(params: tuple[A.Param, ...], given: dict[str, Any], env: Env, what: str,
+                span: A.Span) -> dict[str, Any]:
+    """Bind network parameters: given values override defaults; check names and types."""
+    names = {p.name for p in params}
+    for key in given:
+        if key not in names:
+            raise SpecError(f"{what} has no parameter '{key}'", span,
+                            hint=did_you_mean(key, names) or f"parameters: {', '.join(sorted(names)) or 'none'}")
+    out: dict[str, Any] = {}
+    for p in params:
+        if p.name in given:
+            value = check(given[p.name], span)
+        elif p.default is not None:
+            value = evaluate(p.default, env)
+        else:
+            raise SpecError(f"{what} needs parameter '{p.name}'", span, hint=f"pass --set {p.name}=...")
+        _check_type(p, value, span)
+        env.vars[p.name] = value
+        out[p.name] = value
+    return out
+
+
+def _mark_train_only(g: Graph) -> None:
+    """Nodes that feed only training outputs (auxiliary heads) are train-only."""
+    keep: set[str] = set()
+    stack = [g.outputs[o] for o in g.outputs if o not in g.train_outputs]
+    while stack:
+        nid = stack.pop()
+        if nid in keep:
+            continue
+        keep.add(nid)
+        stack.extend(g.nodes[nid].inputs)
+    if not g.train_outputs:
+        return
+    train: set[str] = set()
+    stack = [g.outputs[o] for o in g.train_outputs]
+    while stack:
+        nid = stack.pop()
+        if nid in train or nid in keep:
+            continue
+        train.add(nid)
+        stack.extend(g.nodes[nid].inputs)
+    for nid in train:
+        g.nodes[nid].train_only = True

@@ -1,0 +1,114 @@
+"""The checked graph: a networkx DiGraph plus typed node data.
+
+Node ids are dotted scope paths (`layer2.0.conv1`), the same string that names
+the torch submodule, the `state_dict` prefix, the diagram label and errors.
+Edges carry the tensor shape and the input slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from .ast import Span
+from .ops import Init, Op, Shape
+
+
+@dataclass
+class Node:
+    """One layer: its op, where it came from, and what it computes and costs."""
+
+    id: str
+    op: Op
+    inputs: tuple[str, ...]
+    shape: Shape
+    span: Span
+    params: int = 0
+    macs: int = 0
+    rf: tuple[float, float] = (1.0, 1.0)  # receptive field size and jump, in input pixels
+    train_only: bool = False
+
+    @property
+    def kind(self) -> str:
+        return self.op.kind
+
+
+@dataclass
+class Scope:
+    """A named grouping of nodes: a block instance, a sequence, or a branch merge."""
+
+    path: str
+    kind: str  # "block" | "seq" | "network"
+    name: str  # block definition name, or "" for sequences
+    span: Span
+    args: dict[str, Any] = field(default_factory=dict)
+    output: str | None = None  # node id of the scope's result
+    input: str | None = None
+
+
+@dataclass
+class InitRule:
+    """`init conv weight=kaiming_normal(mode="fan_out")`, applying under `prefix`."""
+
+    prefix: str
+    kind: str
+    weight: Init | None
+    bias: Init | None
+    span: Span
+
+
+@dataclass
+class Graph:
+    """A checked network: nodes in topological (creation) order, outputs, scopes."""
+
+    name: str
+    file: str
+    args: dict[str, Any]
+    input_shape: Shape
+    nodes: dict[str, Node] = field(default_factory=dict)
+    scopes: dict[str, Scope] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    train_outputs: set[str] = field(default_factory=set)
+    implicit_output: bool = False  # True when the network declares no `output`
+    inits: list[InitRule] = field(default_factory=list)
+    warnings: list[Any] = field(default_factory=list)
+    _nx: nx.DiGraph | None = None
+
+    INPUT = "input"
+
+    # ------------------------------------------------------------ views
+    @property
+    def nx(self) -> nx.DiGraph:
+        """The networkx DiGraph: node attribute `node` holds the Node; edges `shape`, `slot`."""
+        if self._nx is None:
+            g = nx.DiGraph(name=self.name)
+            for n in self.nodes.values():
+                g.add_node(n.id, node=n)
+                for slot, src in enumerate(n.inputs):
+                    g.add_edge(src, n.id, shape=self.nodes[src].shape, slot=slot)
+            self._nx = g
+        return self._nx
+
+    @property
+    def params(self) -> int:
+        return sum(n.params for n in self.nodes.values())
+
+    @property
+    def macs(self) -> int:
+        return sum(n.macs for n in self.nodes.values() if not n.train_only)
+
+    def layers(self) -> list[Node]:
+        """Every node but the input, in execution order."""
+        return [n for n in self.nodes.values() if n.id != self.INPUT]
+
+    def output_shapes(self) -> dict[str, Shape]:
+        return {name: self.nodes[nid].shape for name, nid in self.outputs.items()}
+
+    def active_outputs(self, training: bool) -> list[str]:
+        return [o for o in self.outputs if training or o not in self.train_outputs]
+
+    def __repr__(self) -> str:
+        return (f"<Graph {self.name} input={self.input_shape} nodes={len(self.nodes)} "
+                f"params={self.params:,} outputs={self.output_shapes()}>")

@@ -1,0 +1,161 @@
+"""Pooling: maxpool, avgpool, adaptive pools, global pool."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from .base import (
+    Bool, Int, Op, Pair, Shape, ShapeError, pair, register, rf_global, rf_window, spatial,
+)
+
+
+class _Pool(Op):
+    family: ClassVar[str] = "pool"
+    positional: ClassVar[tuple[str, ...]] = ("kernel",)
+    example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
+        {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}, [(4, 10, 10)])
+    kernel: Pair = Field(alias="k")
+    stride: Pair | None = Field(None, alias="s", description="defaults to the kernel size")
+    padding: Pair = Field(0, alias="p")
+    ceil_mode: Bool = Field(False, alias="ceil")
+
+    def _dilation(self) -> tuple[int, int]:
+        return (1, 1)
+
+    def _sizes(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        k = pair(self.kernel)
+        return k, pair(self.stride) if self.stride is not None else k, pair(self.padding)
+
+    def infer(self, ins: list[Shape]) -> Shape:
+        c, h, w = spatial(ins[0], self.kind)
+        (k, s, p), d = self._sizes(), self._dilation()
+        for i in (0, 1):
+            if p[i] * 2 > d[i] * (k[i] - 1) + 1:
+                raise ShapeError(
+                    f"{self.kind} padding {p[i]} is more than half the kernel {k[i]}",
+                    hint="torch requires padding <= kernel // 2",
+                )
+        out = []
+        for size, i in ((h, 0), (w, 1)):
+            span = size + 2 * p[i] - d[i] * (k[i] - 1) - 1
+            if span < 0:
+                raise ShapeError(
+                    f"{self.label()} needs at least {d[i] * (k[i] - 1) + 1 - 2 * p[i]} pixels but the input is {h}x{w}",
+                    hint="use a larger input (--input) or a smaller kernel",
+                )
+            o = (-(-span // s[i]) if self.ceil_mode else span // s[i]) + 1
+            if self.ceil_mode and (o - 1) * s[i] >= size + p[i]:
+                o -= 1
+            out.append(o)
+        return (c, out[0], out[1])
+
+    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
+        k, s, _ = self._sizes()
+        return rf_window(r, j, max(k), max(s), max(self._dilation()))
+
+    def label(self) -> str:
+        k, s, _ = self._sizes()
+        return f"{self.kind} {k[0]}x{k[1]}" + (f"/{s[0]}" if s != (1, 1) else "")
+
+
+@register
+class MaxPool(_Pool):
+    """Max pooling (`nn.MaxPool2d`); stride defaults to the kernel."""
+
+    kind: ClassVar[str] = "maxpool"
+    doc: ClassVar[str] = "max pooling; stride defaults to the kernel; ceil_mode as in torch"
+    dilation: Pair = Field(1, alias="d")
+
+    def _dilation(self) -> tuple[int, int]:
+        return pair(self.dilation)
+
+    def build(self, ins: list[Shape]) -> Any:
+        from torch import nn
+
+        k, s, p = self._sizes()
+        return nn.MaxPool2d(k, s, p, pair(self.dilation), ceil_mode=self.ceil_mode)
+
+
+@register
+class AvgPool(_Pool):
+    """Average pooling (`nn.AvgPool2d`)."""
+
+    kind: ClassVar[str] = "avgpool"
+    doc: ClassVar[str] = "average pooling; count_include_pad as in torch"
+    count_include_pad: Bool = True
+
+    def build(self, ins: list[Shape]) -> Any:
+        from torch import nn
+
+        k, s, p = self._sizes()
+        return nn.AvgPool2d(k, s, p, ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
+
+
+class _Adaptive(Op):
+    family: ClassVar[str] = "pool"
+    positional: ClassVar[tuple[str, ...]] = ("size",)
+    example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"size": [3, 2]}, [(4, 7, 7)])
+    size: Pair = 1
+    torch_name: ClassVar[str] = ""
+
+    def infer(self, ins: list[Shape]) -> Shape:
+        c, _, _ = spatial(ins[0], self.kind)
+        h, w = pair(self.size)
+        if h <= 0 or w <= 0:
+            raise ShapeError(f"{self.kind} size must be positive, got {self.size}")
+        return (c, h, w)
+
+    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
+        return rf_global(r, j, ins)
+
+    def label(self) -> str:
+        h, w = pair(self.size)
+        return f"{self.kind} {h}x{w}"
+
+    def build(self, ins: list[Shape]) -> Any:
+        from torch import nn
+
+        return getattr(nn, self.torch_name)(pair(self.size))
+
+
+@register
+class AdaptiveAvgPool(_Adaptive):
+    kind: ClassVar[str] = "adaptive_avgpool"
+    torch_name: ClassVar[str] = "AdaptiveAvgPool2d"
+    doc: ClassVar[str] = "average pool to a fixed output size"
+
+
+@register
+class AdaptiveMaxPool(_Adaptive):
+    kind: ClassVar[str] = "adaptive_maxpool"
+    torch_name: ClassVar[str] = "AdaptiveMaxPool2d"
+    doc: ClassVar[str] = "max pool to a fixed output size"
+
+
+@register
+class GlobalPool(Op):
+    """Pool each channel to one value: (C,H,W) -> (C,1,1), or (C,) with keepdim=false."""
+
+    kind: ClassVar[str] = "global_pool"
+    family: ClassVar[str] = "pool"
+    positional: ClassVar[tuple[str, ...]] = ("mode",)
+    doc: ClassVar[str] = "global average or max pool; keepdim=false also flattens"
+    mode: Literal["avg", "max"] = "avg"
+    keepdim: Bool = True
+
+    def infer(self, ins: list[Shape]) -> Shape:
+        c, _, _ = spatial(ins[0], self.kind)
+        return (c, 1, 1) if self.keepdim else (c,)
+
+    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
+        return rf_global(r, j, ins)
+
+    def label(self) -> str:
+        return f"global {self.mode}pool"
+
+    def build(self, ins: list[Shape]) -> Any:
+        from compiler.modules import GlobalPool as Module
+
+        return Module(self.mode, self.keepdim)

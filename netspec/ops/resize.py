@@ -1,0 +1,129 @@
+"""Resizing ops: upsample, crop, pad."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
+
+from .base import Bool, Int, Op, Pair, Shape, ShapeError, pair, register, spatial
+
+
+@register
+class Upsample(Op):
+    """Resize by a scale factor, to a fixed size, or to the size of a second input.
+
+    `upsample 2`, `upsample size=[56, 56]`, `upsample @x mode=bilinear`.
+    """
+
+    kind: ClassVar[str] = "upsample"
+    family: ClassVar[str] = "resize"
+    positional: ClassVar[tuple[str, ...]] = ("scale",)
+    inputs: ClassVar[tuple[int, int | None]] = (1, 2)
+    doc: ClassVar[str] = "nearest/bilinear resize by `scale`, to `size`, or to a second input's size"
+    example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"scale": 2, "mode": "bilinear"}, [(4, 5, 5)])
+    scale: float | None = Field(None, gt=0)
+    size: Pair | None = None
+    mode: Literal["nearest", "bilinear"] = "nearest"
+    align_corners: Bool | None = None
+
+    def infer(self, ins: list[Shape]) -> Shape:
+        c, h, w = spatial(ins[0], self.kind)
+        given = sum(x is not None for x in (self.scale, self.size)) + (len(ins) > 1)
+        if given != 1:
+            raise ShapeError(
+                "upsample needs exactly one of: a scale, size=[h, w], or a tensor to match (@name)",
+                hint="e.g. 'upsample 2' or 'upsample @skip mode=bilinear'",
+            )
+        if self.align_corners is not None and self.mode == "nearest":
+            raise ShapeError("align_corners only applies to mode=bilinear")
+        if len(ins) > 1:
+            _, ho, wo = spatial(ins[1], "upsample's size input")
+            return (c, ho, wo)
+        if self.size is not None:
+            return (c, *pair(self.size))
+        assert self.scale is not None
+        return (c, math.floor(h * self.scale), math.floor(w * self.scale))
+
+    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
+        if len(ins) == 1 and self.scale:
+            return r, j / self.scale
+        return r, j
+
+    def label(self) -> str:
+        how = f"x{self.scale:g}" if self.scale else "to size"
+        return f"upsample {how} {self.mode}"
+
+    def build(self, ins: list[Shape]) -> Any:
+        from compiler.modules import Upsample as Module
+
+        size = pair(self.size) if self.size is not None else None
+        return Module(self.scale, size, self.mode, self.align_corners)
+
+
+@register
+class Crop(Op):
+    """Crop to the height and width of a second input: centred, or at `offset` (FCN)."""
+
+    kind: ClassVar[str] = "crop"
+    family: ClassVar[str] = "resize"
+    inputs: ClassVar[tuple[int, int | None]] = (2, 2)
+    doc: ClassVar[str] = "crop to a second input's size (`crop @ref`); centred unless `offset` is given"
+    example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 9, 9), (2, 5, 6)])
+    offset: Pair | None = None
+
+    def corner(self, ins: list[Shape]) -> tuple[int, int]:
+        (_, h, w), (_, th, tw) = ins[0], ins[1]
+        if self.offset is None:
+            return (h - th) // 2, (w - tw) // 2
+        return pair(self.offset)
+
+    def infer(self, ins: list[Shape]) -> Shape:
+        c, h, w = spatial(ins[0], self.kind)
+        _, th, tw = spatial(ins[1], "crop's target")
+        top, left = self.corner(ins)
+        if th > h or tw > w or top < 0 or left < 0 or top + th > h or left + tw > w:
+            raise ShapeError(
+                f"cannot crop {h}x{w} to {th}x{tw}" + (f" at offset {self.offset}" if self.offset else ""),
+                hint="the crop target must fit inside the input; check the input size (--input)",
+            )
+        return (c, th, tw)
+
+    def build(self, ins: list[Shape]) -> Any:
+        from compiler.modules import Crop as Module
+
+        return Module(None if self.offset is None else pair(self.offset))
+
+
+@register
+class Pad(Op):
+    """Pad height and width: `pad 1` or `pad [left, right, top, bottom]`."""
+
+    kind: ClassVar[str] = "pad"
+    family: ClassVar[str] = "resize"
+    positional: ClassVar[tuple[str, ...]] = ("padding",)
+    doc: ClassVar[str] = "pad the borders (constant, reflect or replicate)"
+    example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"padding": [1, 2, 0, 3]}, [(4, 5, 5)])
+    padding: Int | tuple[Int, Int, Int, Int] = Field(alias="p")
+    mode: Literal["constant", "reflect", "replicate"] = "constant"
+    value: float = 0.0
+
+    def amounts(self) -> tuple[int, int, int, int]:
+        p = self.padding
+        return (p, p, p, p) if isinstance(p, int) else p
+
+    def infer(self, ins: list[Shape]) -> Shape:
+        c, h, w = spatial(ins[0], self.kind)
+        left, right, top, bottom = self.amounts()
+        ho, wo = h + top + bottom, w + left + right
+        if ho <= 0 or wo <= 0:
+            raise ShapeError(f"pad shrinks {h}x{w} to {ho}x{wo}")
+        if self.mode == "reflect" and max(left, right) >= w or self.mode == "reflect" and max(top, bottom) >= h:
+            raise ShapeError("reflect padding must be smaller than the input size")
+        return (c, ho, wo)
+
+    def build(self, ins: list[Shape]) -> Any:
+        from compiler.modules import Pad as Module
+
+        return Module(self.amounts(), self.mode, self.value)
