@@ -8,6 +8,7 @@ position in the enclosing sequence, as in `nn.Sequential`.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,12 +25,21 @@ from .values import Env, Tensor, bind_targets, check, evaluate, iterate, truth, 
 
 _IDENT = re.compile(r"^[A-Za-z0-9_]+$")
 
+# Names people bring from other frameworks, for "did you mean".
+SYNONYMS = {
+    "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "conv2d": "conv", "convolution": "conv",
+    "dense": "linear", "fc": "linear", "fully_connected": "linear", "maxpool2d": "maxpool",
+    "max_pool": "maxpool", "avg_pool": "avgpool", "avgpool2d": "avgpool", "deconv": "conv_transpose",
+    "convtranspose2d": "conv_transpose", "swish": "silu", "cat": "concat", "interpolate": "upsample",
+    "layernorm": "layer_norm", "gap": "global_pool", "leakyrelu": "leaky_relu",
+}
+
 
 @dataclass
 class Limits:
     """Bounds that keep hostile specs from exhausting time or memory."""
 
-    max_nodes: int = 250_000
+    max_nodes: int = 200_000
     max_iterations: int = 1_000_000
     max_depth: int = 48
 
@@ -237,6 +247,9 @@ class Evaluator:
             if t.name in OPS:
                 return self._op(t, frame, env, cur, name)
             hint = did_you_mean(t.name, [*OPS, *self.blocks])
+            alike = difflib.get_close_matches(t.name.lower(), SYNONYMS, n=1, cutoff=0.75)
+            if alike and (hint is None or t.name.lower() in SYNONYMS):
+                hint = f"did you mean '{SYNONYMS[alike[0]]}'?"
             raise SpecError(f"unknown op or block '{t.name}'", t.name_span, hint=hint or "see 'netspec ops'")
         if isinstance(t, A.Seq):
             label = self._claim(frame, name, t.span)
@@ -352,6 +365,8 @@ class Evaluator:
         tensors: list[Tensor] = []
         positional = iter(cls.positional)
         for a in t.args:
+            if isinstance(a, A.Name) and a.id in _param_names(cls) and a.id not in env.names():
+                raise SpecError(f"'{a.id}' needs a value", a.span, hint=f"parameters are written name=value: '{a.id}=...'")
             v = evaluate(a, env)
             if isinstance(v, Tensor) and cls.inputs != (1, 1):
                 tensors.append(v)

@@ -8,12 +8,13 @@ Edges carry the tensor shape and the input slot.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from .ast import Span
 from .ops import Init, Op, Shape
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 
 @dataclass
@@ -83,7 +84,9 @@ class Graph:
     def nx(self) -> nx.DiGraph:
         """The networkx DiGraph: node attribute `node` holds the Node; edges `shape`, `slot`."""
         if self._nx is None:
-            g = nx.DiGraph(name=self.name)
+            import networkx  # imported here: checking alone never pays for it
+
+            g = networkx.DiGraph(name=self.name)
             for n in self.nodes.values():
                 g.add_node(n.id, node=n)
                 for slot, src in enumerate(n.inputs):

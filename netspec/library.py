@@ -59,13 +59,13 @@ class Loader:
             cycle = " -> ".join(p.name for p in [*self.loading[self.loading.index(path):], path])
             raise SpecError(f"import cycle: {cycle}", span, hint="move the shared blocks into a file both import")
         if not path.is_file():
-            raise SpecError(f"no such spec file: {path}", span)
+            raise SpecError(f"no such spec file: {_display(path)}", span)
         if path.stat().st_size > MAX_FILE_BYTES:
-            raise SpecError(f"{path} is larger than {MAX_FILE_BYTES >> 20} MiB", span)
+            raise SpecError(f"{_display(path)} is larger than {MAX_FILE_BYTES >> 20} MiB", span)
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
-            raise SpecError(f"{path} is not UTF-8 text", span) from None
+            raise SpecError(f"{_display(path)} is not UTF-8 text", span) from None
         display = _display(path)
         module = parse(text, display)
         self.loading.append(path)

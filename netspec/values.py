@@ -271,7 +271,7 @@ def _attr(v: Any, name: str, span: A.Span) -> Any:
 def iterate(v: Any, span: A.Span) -> Iterable[Any]:
     if isinstance(v, (tuple, str)):
         return v
-    raise SpecError(f"cannot loop over a {type_name(v)}", span, hint="loop over range(n) or a list")
+    raise SpecError(f"cannot loop over {type_name(v)} {_show(v)}", span, hint="loop over range(n) or a list")
 
 
 def bind_targets(targets: tuple[str, ...], item: Any, span: A.Span) -> dict[str, Any]:

@@ -71,7 +71,7 @@ def fmt_shape(shape: Shape) -> str:
 class Op(BaseModel):
     """Base of every op: validated, immutable parameters plus rules."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     kind: ClassVar[str] = ""
     family: ClassVar[str] = "other"
