@@ -58,6 +58,7 @@ class Box:
     members: list[str]  # graph node ids drawn by this box
     scope: Scope | None = None  # first block instance, for blocks and runs
     count: int = 1  # instances in a run
+    instances: list[Scope] = field(default_factory=list)  # every block instance folded in
     params: int = 0
     macs: int = 0
     shape: Shape = ()
@@ -172,7 +173,8 @@ class _Builder:
         self.n_boxes += 1
         b = Box(f"n{self.n_boxes - 1}", kind, path, members, scope, count,
                 params=sum(n.params for n in nodes), macs=sum(n.macs for n in nodes), shape=last.shape,
-                train_only=all(n.train_only for n in nodes), order=min(self.index[m] for m in members))
+                train_only=all(n.train_only for n in nodes), order=min(self.index[m] for m in members),
+                instances=[scope] if scope is not None else [])
         self.boxes[b.id] = b
         for m in members:
             self.box_of[m] = b.id
@@ -215,6 +217,7 @@ class _Builder:
             assert last is not None
             folded = self.box("run", _run_name(run[0].path, run[-1].path), members, run[0].scope, len(run))
             folded.shape = self.g.nodes[last.output].shape if last.output else folded.shape
+            folded.instances = [b.scope for b in run if b.scope is not None]
             out.append(folded)
             i = end
         return out

@@ -132,8 +132,10 @@ class _ToAst(Transformer[Token, Any]):
     def label(self, meta: Any, ch: list[Token]) -> A.Expr:
         tok = ch[0]
         span = _tspan(self.file, tok)
-        if tok.type == "STRING":
+        if tok.type == "STRING" and "{" not in tok:
             return A.Const(span, _unquote(tok))
+        if tok.type == "STRING":
+            return _template(_unquote(tok), span)
         if tok.type == "NAME_TEMPLATE":
             return _template(str(tok), span)
         return A.Const(span, str(tok))

@@ -1,0 +1,349 @@
+"""Draw a checked graph as an architecture diagram (graphviz: svg, png, pdf or dot).
+
+    netspec render resnet50 -o resnet50.svg                 # blocks as boxes, stages folded
+    netspec render unet -o unet.svg --rankdir LR --depth full
+    d = netspec.render("resnet50", depth=1); d.save("r.png")   # shows inline in Jupyter
+
+What is drawn (which blocks are boxes, which are opened into frames, which
+repeats fold into one `layer1.1-2 x2` box) is decided by `diagram_view`; see
+its docstring for the rules and the default depth. This module only styles it:
+
+- a box per layer shows its name and `op.label()` (`conv 3x3/2, 64`); a box per
+  block shows its path, the block call, and its params and MACs; boxes are
+  filled by op family (`Op.family`), explained by a legend;
+- every edge is labelled with the tensor shape it carries (batch left out);
+- skip connections (a value that is also used much later: residual shortcuts,
+  dense and U-Net concats) are blue and bold; with `rankdir="LR"` the long ones
+  do not pull on the layout (`constraint=false`, high weight on the main path),
+  so the main path dips under them and a U-Net draws as a U;
+- training-only parts (auxiliary heads) are dashed;
+- the title gives the network, its input shape, its params and MACs.
+
+Labels are HTML-escaped and dot identifiers are generated (`n0`, `n1` ...), so
+any layer name renders. Files are written whole or not at all (a temporary file
+in the same folder, then `os.replace`). Without the `dot` program a `.dot` file
+is still written and the message says how to turn it into an image.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import graphviz
+
+from netspec.errors import SpecError
+from netspec.graph import Graph
+from netspec.ops import Shape
+
+from .diagram_view import Box, Cluster, Edge, View, build_view, default_depth
+
+FORMATS = ("svg", "png", "pdf", "dot")
+INSTALL_HINT = ("install Graphviz (apt-get install graphviz, brew install graphviz, or conda install graphviz), "
+                "then: dot -Tsvg {dot} -o {image}")
+
+FAMILY_COLORS = {
+    "conv": "#a6cee3", "linear": "#b2df8a", "norm": "#fdbf6f", "activation": "#fb9a99",
+    "pool": "#cab2d6", "merge": "#ffffb3", "resize": "#8dd3c7", "shape": "#e5e5e5",
+    "regularize": "#fccde5", "other": "#ffffff",
+}
+BLOCK_COLOR = "#dbe4f3"
+IO_COLOR = "#f2f2f2"
+SKIP_COLOR = "#1f5fa8"
+EDGE_COLOR = "#555555"
+FONT = "Helvetica"
+
+
+# ---------------------------------------------------------------- text
+def fmt_shape(shape: Shape) -> str:
+    """(64, 56, 56) -> `64x56x56`; the batch dimension is never shown."""
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def fmt_count(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _args_text(args: dict[str, Any], limit: int = 48) -> str:
+    parts = []
+    for k, v in args.items():
+        if isinstance(v, tuple):
+            v = "[" + ", ".join(str(x) for x in v) + "]"
+        elif isinstance(v, bool):
+            v = "true" if v else "false"
+        elif isinstance(v, str):
+            v = f'"{v}"'
+        parts.append(f"{k}={v}")
+    text = ", ".join(parts)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _common_args(box: Box) -> dict[str, Any]:
+    """The block arguments shared by every instance of a run (drop rates often differ)."""
+    assert box.scope is not None
+    return {k: v for k, v in box.scope.args.items() if all(s.args.get(k) == v for s in box.instances)}
+
+
+def _relative(path: str, cluster: str) -> str:
+    """A name inside its frame: `layer2.0.conv1` in `layer2.0` -> `conv1`; `layer1.1-2` in `layer1` stays."""
+    if not cluster or not path.startswith(cluster + "."):
+        return path
+    rel = path[len(cluster) + 1:]
+    return f"{cluster.rpartition('.')[2]}.{rel}" if rel[:1].isdigit() else rel
+
+
+def box_label(view: View, box: Box, cluster: str) -> str:
+    """The HTML label of a box (see the module docstring for what each kind shows)."""
+    small = '<FONT POINT-SIZE="9">{}</FONT>'
+    if box.kind == "input":
+        return f"<<B>input</B><BR/>{_e(fmt_shape(box.shape))}>"
+    if box.kind == "output":
+        return f"<<B>{_e(box.path)}</B><BR/>{_e(fmt_shape(box.shape))}>"
+    if box.kind == "op":
+        node = view.graph.nodes[box.members[0]]
+        name = _relative(box.path, cluster)
+        head = "" if box.path.rpartition(".")[2].isdigit() else f"<B>{_e(name)}</B><BR/>"
+        return f"<{head}{_e(node.op.label())}>"
+    assert box.scope is not None
+    title = _relative(box.path, cluster) + (f" x{box.count}" if box.kind == "run" else "")
+    call = f"{box.scope.name}({_args_text(_common_args(box))})"
+    costs = f"{fmt_count(box.params)} params, {fmt_count(box.macs)} MACs"
+    return f"<<B>{_e(title)}</B><BR/>{_e(call)}<BR/>{small.format(_e(costs))}>"
+
+
+def edge_label(edge: Edge) -> str:
+    shapes = [fmt_shape(s) for s in edge.shapes]
+    if len(shapes) == 1:
+        return shapes[0]
+    if len(set(shapes)) == 1:
+        return f"{len(shapes)} x {shapes[0]}"
+    text = ", ".join(shapes[:3])
+    return text + (", ..." if len(shapes) > 3 else "")
+
+
+def title_label(g: Graph, depth: int | None) -> str:
+    level = "full" if depth is None else f"depth {depth}"
+    line = (f"input {fmt_shape(g.input_shape)}  |  {g.params:,} params  |  "
+            f"{fmt_count(g.macs)} MACs  |  {level}")
+    return f'<<FONT POINT-SIZE="16"><B>{_e(g.name)}</B></FONT><BR/>{_e(line)}>'
+
+
+# ---------------------------------------------------------------- graphviz
+def _family(view: View, box: Box) -> str:
+    if box.kind == "op":
+        return view.graph.nodes[box.members[0]].op.family
+    return box.kind
+
+
+def _node_attrs(view: View, box: Box) -> dict[str, str]:
+    fam = _family(view, box)
+    attrs = {"shape": "box", "style": "rounded,filled", "tooltip": graphviz.escape(box.path)}
+    if box.kind in ("input", "output"):
+        attrs.update(shape="oval", style="filled", fillcolor=IO_COLOR)
+    elif box.kind in ("block", "run"):
+        attrs.update(style="filled,bold", fillcolor=BLOCK_COLOR)
+        if box.kind == "run":
+            attrs["peripheries"] = "2"  # a stack of equal blocks
+    else:
+        attrs["fillcolor"] = FAMILY_COLORS.get(fam, FAMILY_COLORS["other"])
+    if box.train_only:
+        attrs["style"] += ",dashed"
+    return attrs
+
+
+def _edge_attrs(edge: Edge, rankdir: str) -> dict[str, str]:
+    attrs = {"label": edge_label(edge), "color": EDGE_COLOR}
+    styles = []
+    if edge.skip:
+        attrs.update(color=SKIP_COLOR, fontcolor=SKIP_COLOR, penwidth="1.6")
+        if rankdir == "LR" and edge.span > 3:
+            attrs["constraint"] = "false"
+    else:
+        attrs["weight"] = "4"
+    if edge.train_only:
+        styles.append("dashed")
+    if styles:
+        attrs["style"] = ",".join(styles)
+    return attrs
+
+
+def _add_items(view: View, dot: graphviz.Digraph, items: list[Box | Cluster], cluster: str) -> None:
+    for it in items:
+        if isinstance(it, Box):
+            dot.node(it.id, box_label(view, it, cluster), **_node_attrs(view, it))
+            continue
+        scope = it.scope
+        kind = f" : {scope.name}" if scope.kind == "block" else ""
+        with dot.subgraph(name=it.id) as sub:
+            sub.attr(label=f"<<B>{_e(scope.path)}</B>{_e(kind)}>", labeljust="l", fontsize="10",
+                     style="rounded,filled" if scope.kind == "block" else "rounded,dashed",
+                     fillcolor="#f6f8fc", color="#8a9bb8" if scope.kind == "block" else "#b0b0b0")
+            _add_items(view, sub, it.items, scope.path)
+
+
+def _legend(view: View) -> str:
+    families = {_family(view, b) for b in view.boxes.values()}
+    rows = [f'<TR><TD BGCOLOR="{FAMILY_COLORS[f]}"> </TD><TD ALIGN="LEFT">{f}</TD></TR>'
+            for f in FAMILY_COLORS if f in families]
+    if families & {"block", "run"}:
+        rows.append(f'<TR><TD BGCOLOR="{BLOCK_COLOR}"> </TD><TD ALIGN="LEFT">block (x N: repeated)</TD></TR>')
+    if any(e.skip for e in view.edges):
+        rows.append(f'<TR><TD><FONT COLOR="{SKIP_COLOR}">&#8594;</FONT></TD><TD ALIGN="LEFT">skip connection</TD></TR>')
+    if any(e.train_only for e in view.edges):
+        rows.append('<TR><TD>- -</TD><TD ALIGN="LEFT">training only</TD></TR>')
+    body = "".join(rows)
+    return (f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2" CELLPADDING="3">'
+            f'<TR><TD COLSPAN="2"><B>legend</B></TD></TR>{body}</TABLE>>')
+
+
+def to_dot(view: View, rankdir: str = "TB") -> graphviz.Digraph:
+    """A graphviz Digraph for a view."""
+    dot = graphviz.Digraph(view.graph.name or "network")
+    dot.attr(rankdir=rankdir, label=title_label(view.graph, view.depth), labelloc="t", fontname=FONT,
+             nodesep="0.25", ranksep="0.3", newrank="true", compound="true")
+    dot.attr("node", fontname=FONT, fontsize="10", margin="0.12,0.04", height="0.3")
+    dot.attr("edge", fontname=FONT, fontsize="8", arrowsize="0.6")
+    _add_items(view, dot, view.items, "")
+    for e in view.edges:
+        dot.edge(e.src, e.dst, **_edge_attrs(e, rankdir))
+    dot.node("legend", _legend(view), shape="plaintext", fontsize="9")
+    return dot
+
+
+# ---------------------------------------------------------------- the diagram object
+class Diagram:
+    """A rendered view: `.source` (dot text), `.save(path)`, and inline SVG in Jupyter."""
+
+    def __init__(self, view: View, rankdir: str = "TB") -> None:
+        self.view = view
+        self.rankdir = rankdir
+        self.dot = to_dot(view, rankdir)
+
+    @property
+    def source(self) -> str:
+        return str(self.dot.source)
+
+    def pipe(self, fmt: str) -> bytes:
+        """Lay out with `dot` and return the image bytes (raises SpecError without `dot`)."""
+        try:
+            data: bytes = self.dot.pipe(format=fmt)
+        except graphviz.ExecutableNotFound:
+            raise SpecError("the Graphviz 'dot' program is not installed, so no image can be drawn",
+                            hint=INSTALL_HINT.format(dot="FILE.dot", image=f"FILE.{fmt}")) from None
+        return data
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write `.svg`, `.png`, `.pdf` or `.dot` (by suffix), whole or not at all."""
+        out = Path(path)
+        fmt = out.suffix.lower().lstrip(".")
+        if fmt == "gv":
+            fmt = "dot"
+        if fmt not in FORMATS:
+            raise SpecError(f"cannot render to '{out.name}'", hint="use a .svg, .png, .pdf or .dot file name")
+        if fmt == "dot":
+            write_atomic(out, self.source.encode("utf-8"))
+            return out
+        try:
+            data = self.dot.pipe(format=fmt)
+        except graphviz.ExecutableNotFound:
+            dot_path = out.with_suffix(".dot")
+            write_atomic(dot_path, self.source.encode("utf-8"))
+            raise SpecError(f"the Graphviz 'dot' program is not installed, so {out.name} cannot be drawn",
+                            notes=[f"wrote the diagram source to {dot_path}"],
+                            hint=INSTALL_HINT.format(dot=dot_path, image=out)) from None
+        write_atomic(out, data)
+        return out
+
+    def _repr_svg_(self) -> str | None:
+        if shutil.which("dot") is None:
+            return None  # Jupyter falls back to __repr__, which says what is missing
+        return self.pipe("svg").decode("utf-8")
+
+    def __repr__(self) -> str:
+        depth = "full" if self.view.depth is None else self.view.depth
+        note = "" if shutil.which("dot") else " (install Graphviz 'dot' to draw it)"
+        return (f"<Diagram {self.view.graph.name}: depth {depth}, {len(self.view.boxes)} boxes, "
+                f"{len(self.view.edges)} edges{note}>")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename it over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ---------------------------------------------------------------- entry points
+def parse_depth(depth: int | str | None) -> int | str | None:
+    """`None` (default), an int >= 0 or `"full"`; strings from the command line are converted."""
+    if depth is None or depth == "full":
+        return depth
+    if isinstance(depth, str) and depth.strip().isdigit():
+        return int(depth)
+    if isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0:
+        return depth
+    raise SpecError(f"depth must be a number >= 0 or 'full', got {depth!r}",
+                    hint="0 draws blocks as boxes; 'full' draws every layer")
+
+
+def make_view(g: Graph, depth: int | str | None = None) -> View:
+    d = parse_depth(depth)
+    if d is None:
+        d = default_depth(g)
+    return build_view(g, None if d == "full" else int(d))
+
+
+def render(spec: str | Graph, depth: int | str | None = None, rankdir: str = "TB",
+           input: Shape | None = None, **params: Any) -> Diagram:
+    """Diagram of a spec or a checked Graph.
+
+    Args:
+        spec: a library name (`resnet50`), a file, `file.net:network`, or a Graph.
+        depth: block nesting to open (0 = top-level blocks as boxes), `"full"` for
+            every layer, or None for the deepest level that stays under ~60 boxes.
+        rankdir: `"TB"` (top to bottom) or `"LR"` (left to right).
+        input, params: passed to `netspec.load` when `spec` is not a Graph.
+
+    Returns:
+        A Diagram; `.save("net.svg")` writes it, Jupyter shows it inline.
+    """
+    if rankdir not in ("TB", "LR"):
+        raise SpecError(f"rankdir must be 'TB' or 'LR', got {rankdir!r}")
+    if isinstance(spec, Graph):
+        g = spec
+    else:
+        from netspec.library import load
+
+        g = load(spec, input=input, **params)
+    return Diagram(make_view(g, depth), rankdir)
+
+
+def render_cli(graph: Graph, args: Any) -> int:
+    """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR]`."""
+    diagram = Diagram(make_view(graph, args.depth), args.rankdir)
+    out = diagram.save(args.output)
+    view = diagram.view
+    depth = "full" if view.depth is None else view.depth
+    print(f"wrote {out}: {len(view.boxes)} boxes, {len(view.edges)} edges (depth {depth})")
+    if out.suffix.lower() in (".dot", ".gv") and shutil.which("dot") is None:
+        hint = INSTALL_HINT.format(dot=out, image=out.with_suffix(".svg"))
+        print(f"note: the Graphviz 'dot' program is not installed; to get an image, {hint}", file=sys.stderr)
+    return 0

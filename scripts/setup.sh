@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up everything netspec needs on a fresh machine: graphviz's `dot`, a venv with
+# torch + torchvision (for the compiler and its equality tests) and netspec itself.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v dot >/dev/null 2>&1; then
+  echo "setup: installing graphviz (the 'dot' program)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+  else
+    echo "setup: warning: cannot install graphviz (not root); 'netspec render' will write .dot files only" >&2
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+
+stamp=.venv/.netspec-setup
+want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing torch, torchvision and netspec into .venv (first run takes a few minutes)"
+  .venv/bin/pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[test,render,onnx]"
+  echo "$want" > "$stamp"
+fi
+echo "setup: ok ($(.venv/bin/python -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)'))"
