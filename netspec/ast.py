@@ -1,5 +1,8 @@
 """The syntax tree: frozen dataclasses, each carrying the span it came from.
 
+Nodes compare by identity (eq=False): nothing compares trees, and skipping the
+generated __eq__/__hash__ keeps import time down.
+
 The parser builds these from lark's tree; the evaluator walks them. Nothing here
 knows about ops, shapes or torch.
 """
@@ -23,95 +26,95 @@ class Span:
 # ---------------------------------------------------------------- expressions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Expr:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Const(Expr):
     value: object
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Name(Expr):
     id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Ref(Expr):
     """`@name` or `@scope.name`: a tensor value (a layer's output)."""
 
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InShape(Expr):
     """`in`: the enclosing block's input tensor."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BinOp(Expr):
     op: str
     left: Expr
     right: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Compare(Expr):
     first: Expr
     rest: tuple[tuple[str, Expr], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BoolOp(Expr):
     op: str  # "and" | "or"
     values: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Not(Expr):
     value: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Neg(Expr):
     value: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Ternary(Expr):
     then: Expr
     cond: Expr
     other: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Index(Expr):
     value: Expr
     index: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Attr(Expr):
     value: Expr
     name: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Call(Expr):
     func: str
     args: tuple[Expr, ...]
     kwargs: tuple[Kwarg, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ListExpr(Expr):
     items: tuple[Expr, ...]
     is_tuple: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ListComp(Expr):
     item: Expr
     targets: tuple[str, ...]
@@ -119,14 +122,14 @@ class ListComp(Expr):
     cond: Expr | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Kwarg:
     name: str
     value: Expr
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Template(Expr):
     """A computed name such as `denselayer{i+1}`: literal parts and expressions."""
 
@@ -136,12 +139,12 @@ class Template(Expr):
 # ---------------------------------------------------------------- layers
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Term:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OpCall(Term):
     """`conv 64 k=3`, or `basic(64, stride=2)`: an op or a block, by name."""
 
@@ -151,19 +154,19 @@ class OpCall(Term):
     name_span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RefTerm(Term):
     path: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Seq(Term):
     """`[a, b]` or `{ a; b }`: a nested sequence with its own scope."""
 
     body: tuple[Stmt, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Parallel(Term):
     """`concat { b1; b2 }`: branches on the same input, merged by an op."""
 
@@ -172,7 +175,7 @@ class Parallel(Term):
     merge_span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Residual(Term):
     """`residual(shortcut = ..., when = cond) { body }`: body and shortcut added."""
 
@@ -181,14 +184,14 @@ class Residual(Term):
     when: Expr | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dense(Term):
     """`dense { layers }`: each layer reads the concat of all earlier features."""
 
     body: tuple[Stmt, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Chain(Term):
     terms: tuple[Term, ...]
 
@@ -196,56 +199,56 @@ class Chain(Term):
 # ---------------------------------------------------------------- statements
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Stmt:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerStmt(Stmt):
     label: Expr | None  # Const(str) or Template
     chain: Chain
     cond: Expr | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Let(Stmt):
     name: str
     value: Expr
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class For(Stmt):
     targets: tuple[str, ...]
     source: Expr
     body: tuple[Stmt, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Repeat(Stmt):
     count: Expr
     body: tuple[Stmt, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class If(Stmt):
     cond: Expr
     then: tuple[Stmt, ...]
     other: tuple[Stmt, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Input(Stmt):
     dims: tuple[Expr, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Output(Stmt):
     train_only: bool
     layer: LayerStmt
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Init(Stmt):
     kind: str
     kwargs: tuple[Kwarg, ...]
@@ -255,7 +258,7 @@ class Init(Stmt):
 # ---------------------------------------------------------------- definitions
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Param:
     name: str
     type: str | None
@@ -263,7 +266,7 @@ class Param:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class BlockDef:
     name: str
     params: tuple[Param, ...]
@@ -271,7 +274,7 @@ class BlockDef:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NetworkDef:
     name: str
     params: tuple[Param, ...]
@@ -279,7 +282,7 @@ class NetworkDef:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NetworkAlias:
     """`network resnet18 = resnet(layers=[2, 2, 2, 2], block="basic")`."""
 
@@ -290,14 +293,14 @@ class NetworkAlias:
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Import:
     target: str
     is_path: bool
     span: Span
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Module:
     """One parsed `.net` file."""
 

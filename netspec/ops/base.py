@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 
 Shape = tuple[int, ...]
 Int = Annotated[int, Strict()]
+Pos = Annotated[int, Strict(), Field(gt=0, le=1 << 16)]
+NonNeg = Annotated[int, Strict(), Field(ge=0, le=1 << 16)]
 Bool = Annotated[bool, Strict()]
-Pair = Int | tuple[Int, Int]
+Pair = Pos | tuple[Pos, Pos]
+PadPair = NonNeg | tuple[NonNeg, NonNeg]
 
 OPS: dict[str, type[Op]] = {}
 

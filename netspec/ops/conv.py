@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from .base import (
-    Bool, Int, Pair, ParamOp, Shape, ShapeError, fmt_shape, pair, register, rf_window, spatial,
+    Bool, Int, PadPair, Pair, ParamOp, Shape, ShapeError, fmt_shape, pair, register, rf_window, spatial,
 )
 
 
@@ -48,11 +48,11 @@ class _ConvBase(ParamOp):
     family: ClassVar[str] = "conv"
     positional: ClassVar[tuple[str, ...]] = ("out",)
 
-    out: Int = Field(gt=0, description="output channels")
+    out: Int = Field(gt=0, le=1 << 20, description="output channels")
     kernel: Pair = Field(1, alias="k", description="kernel size")
     stride: Pair = Field(1, alias="s")
     dilation: Pair = Field(1, alias="d")
-    groups: Int = Field(1, gt=0)
+    groups: Int = Field(1, gt=0, le=1 << 20)
     bias: Bool = True
 
     def _sizes(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
@@ -76,7 +76,7 @@ class Conv(_ConvBase):
     doc: ClassVar[str] = "2-D convolution; `padding` may be an int, a pair, 'same' or 'valid'"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
         {"out": 6, "kernel": 3, "stride": 2, "padding": 1}, [(4, 9, 9)])
-    padding: Pair | Literal["same", "valid"] = Field(0, alias="p")
+    padding: PadPair | Literal["same", "valid"] = Field(0, alias="p")
 
     def _pad(self) -> tuple[int, int]:
         if self.padding == "valid":
@@ -125,8 +125,8 @@ class ConvTranspose(_ConvBase):
     doc: ClassVar[str] = "transposed convolution: out = (in-1)*s - 2p + d(k-1) + output_padding + 1"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
         {"out": 6, "kernel": 4, "stride": 2, "padding": 1, "output_padding": 1}, [(4, 5, 5)])
-    padding: Pair = Field(0, alias="p")
-    output_padding: Pair = Field(0, alias="op")
+    padding: PadPair = Field(0, alias="p")
+    output_padding: PadPair = Field(0, alias="op")
 
     def infer(self, ins: list[Shape]) -> Shape:
         c, h, w = spatial(ins[0], self.kind)
@@ -181,14 +181,12 @@ class DeformConv(Conv):
     doc: ClassVar[str] = "deformable convolution; offsets (and optional mask) predicted by a conv on the input"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
         {"out": 6, "kernel": 3, "padding": 1, "modulated": True}, [(4, 7, 7)])
-    offset_groups: Int = Field(1, gt=0)
+    offset_groups: Int = Field(1, gt=0, le=1 << 20)
     modulated: Bool = False
 
     def infer(self, ins: list[Shape]) -> Shape:
         if ins and len(ins[0]) == 3 and ins[0][0] % self.offset_groups:
             raise ShapeError(f"offset_groups={self.offset_groups} does not divide {ins[0][0]} channels")
-        if self.padding == "same" or self.padding == "valid":
-            pass
         return super().infer(ins)
 
     def _aux_channels(self) -> int:
@@ -223,7 +221,7 @@ class Linear(ParamOp):
     positional: ClassVar[tuple[str, ...]] = ("out",)
     doc: ClassVar[str] = "fully connected layer; needs a flat (N,F) input"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"out": 5}, [(12,)])
-    out: Int = Field(gt=0)
+    out: Int = Field(gt=0, le=1 << 24)
     bias: Bool = True
 
     def infer(self, ins: list[Shape]) -> Shape:

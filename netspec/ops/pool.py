@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from .base import (
-    Bool, Int, Op, Pair, Shape, ShapeError, pair, register, rf_global, rf_window, spatial,
+    Bool, Op, PadPair, Pair, Shape, ShapeError, pair, register, rf_global, rf_window, spatial,
 )
 
 
@@ -18,7 +18,7 @@ class _Pool(Op):
         {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}, [(4, 10, 10)])
     kernel: Pair = Field(alias="k")
     stride: Pair | None = Field(None, alias="s", description="defaults to the kernel size")
-    padding: Pair = Field(0, alias="p")
+    padding: PadPair = Field(0, alias="p")
     ceil_mode: Bool = Field(False, alias="ceil")
 
     def _dilation(self) -> tuple[int, int]:

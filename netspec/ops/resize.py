@@ -7,7 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import Bool, Int, Op, Pair, Shape, ShapeError, pair, register, spatial
+from .base import Bool, Int, NonNeg, Op, Pair, Shape, ShapeError, pair, register, spatial
 
 
 @register
@@ -71,7 +71,7 @@ class Crop(Op):
     inputs: ClassVar[tuple[int, int | None]] = (2, 2)
     doc: ClassVar[str] = "crop to a second input's size (`crop @ref`); centred unless `offset` is given"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 9, 9), (2, 5, 6)])
-    offset: Pair | None = None
+    offset: NonNeg | tuple[NonNeg, NonNeg] | None = None
 
     def corner(self, ins: list[Shape]) -> tuple[int, int]:
         (_, h, w), (_, th, tw) = ins[0], ins[1]
