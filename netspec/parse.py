@@ -19,7 +19,7 @@ from lark import Lark, Token, Transformer, v_args
 from . import ast as A
 from .errors import SOURCES, SpecError
 
-MAX_FILE_BYTES = 1 << 20
+MAX_FILE_BYTES = 4 << 20
 MAX_NESTING = 64
 
 
