@@ -98,8 +98,6 @@ def build_tree(graph: Graph) -> Container:
             elif child is not parent.children[-1]:
                 raise SpecError(f"the layers of '{path}' are not contiguous", node.span, path=node.id)
             parent = child
-        for c in index.values():
-            pass
     _boundaries(graph, root)
     return root
 

@@ -1,0 +1,474 @@
+"""Graph -> readable Python source: one class per block structure, straight-line forwards.
+
+Every container of the module tree (compiler.tree) becomes either an
+`nn.Sequential` written inline (a plain chain: `features`, `downsample`) or a
+generated class (the network, every block instance, other scopes). Block
+instances with the same structure share one class; the literals that differ
+between them become the class's parameters, named after the block's arguments
+where the values say so:
+
+    class Basic(nn.Module):
+        \"\"\"block basic: layer1.0, layer1.1, layer2.1, layer3.1, layer4.1\"\"\"
+
+        def __init__(self, planes):
+            super().__init__()
+            self.conv1 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+            ...
+
+The source holds only validated identifiers and literals; it is the only
+Python that a spec ever turns into.
+"""
+
+from __future__ import annotations
+
+import builtins
+import keyword
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from netspec.graph import Graph
+from netspec.ops import Shape
+
+from .exprs import Call, CompileError, Lit, Named, Ref, describe, render, same
+from .init import init_plan, tensor_exists
+from .tree import Container, Leaf, attr_ok, build_tree
+
+_CHAIN_VARS = ("x", "y", "z", "h")
+_RESERVED_VARS = {"self", "torch", "nn", "F", "math", "OrderedDict", "outputs", *_CHAIN_VARS} | set(dir(builtins))
+
+
+@dataclass
+class Inst:
+    """A child that is an instance of a generated class (resolved to a Call once the class is final)."""
+
+    container: Container
+
+
+@dataclass
+class ClassDef:
+    """One generated class and the containers that instantiate it."""
+
+    name: str
+    key: tuple[Any, ...]
+    first: Container
+    items: list[tuple[str, Any]]  # (child name, constructor expr) of the first instance
+    forward: list[str]
+    instances: list[Container] = field(default_factory=list)
+    params: list[str] = field(default_factory=list)
+    args: dict[str, list[Any]] = field(default_factory=dict)  # instance path -> argument values
+    body: list[tuple[str, Any]] = field(default_factory=list)  # items with Refs for the parameters
+
+
+@dataclass
+class Source:
+    """Generated code: `body` (classes, init plan, root) and what it needs from the support code."""
+
+    body: str
+    class_name: str
+    support: list[str]
+    uses_init: bool
+    uses_ordered_dict: bool
+
+
+class Generator:
+    """Builds the source for one graph."""
+
+    def __init__(self, graph: Graph, class_name: str | None = None) -> None:
+        self.graph = graph
+        self.tree = build_tree(graph)
+        self.root_name = class_name or camel(graph.name) or "Network"
+        self.calls: dict[Any, tuple[Call, torch.nn.Module]] = {}
+        self.has_tensor: dict[tuple[str, str], bool] = {}
+        self.classes: dict[tuple[Any, ...], ClassDef] = {}
+        self.of: dict[str, ClassDef] = {}  # container path -> its class
+        self.names: set[str] = {self.root_name}
+
+    # ------------------------------------------------------------ leaves
+    def leaf_call(self, leaf: Leaf) -> Call:
+        """The constructor of a layer, from its op's build() (on the meta device, cached)."""
+        node = leaf.node
+        shapes: list[Shape] = [self.graph.nodes[i].shape for i in node.inputs]
+        key = (node.op, tuple(shapes))
+        hit = self.calls.get(key)
+        if hit is None:
+            with torch.device("meta"):
+                module = node.op.build(shapes)
+            hit = (describe(module), module)
+            self.calls[key] = hit
+        for target in ("weight", "bias"):
+            self.has_tensor[(node.id, target)] = tensor_exists(hit[1], target)
+        return hit[0]
+
+    # ------------------------------------------------------------ containers
+    def is_sequential(self, c: Container) -> bool:
+        """A plain chain (each child reads only the previous one) becomes an inline nn.Sequential."""
+        if c is self.tree or c.kind == "block" or not c.children:
+            return False
+        if len(c.inputs) != 1 or len(c.outputs) != 1:
+            return False
+        prev = c.inputs[0]
+        for ch in c.children:
+            if ch.inputs != [prev] or len(ch.outputs) != 1 or ch.train_only != c.children[0].train_only:
+                return False
+            prev = ch.outputs[0]
+        return c.outputs[0] == prev
+
+    def expr(self, child: Leaf | Container) -> Any:
+        if isinstance(child, Leaf):
+            return self.leaf_call(child)
+        if self.is_sequential(child):
+            kids = [self.expr(ch) for ch in child.children]
+            names = [ch.name for ch in child.children]
+            if names == [str(i) for i in range(len(names))]:
+                return Call("nn.Sequential", kids, names=["" for _ in kids])
+            return Call("nn.Sequential", [Named(list(zip(names, kids, strict=True)))], names=[""])
+        return Inst(child)
+
+    def run(self) -> Source:
+        for c in self.tree.containers():  # children first
+            if c is self.tree or not self.is_sequential(c):
+                self.add_class(c)
+        ordered = sorted(self.classes.values(), key=lambda k: list(self.classes.values()).index(k))
+        for cd in ordered:
+            self.finalize(cd)
+        return self.emit(ordered)
+
+    def add_class(self, c: Container) -> None:
+        items = [(ch.name, self.expr(ch)) for ch in c.children]
+        fwd = forward_lines(self.graph, c, c is self.tree)
+        base = self.root_name if c is self.tree else base_name(c)
+        key = (c is self.tree, base, tuple((n, self.skeleton(e)) for n, e in items), tuple(fwd))
+        cd = self.classes.get(key)
+        if cd is None:
+            name = base if c is self.tree else self.fresh_class(base)
+            cd = ClassDef(name, key, c, items, fwd)
+            self.classes[key] = cd
+        cd.instances.append(c)
+        self.of[c.path] = cd
+
+    def fresh_class(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.names or name in _RESERVED_VARS:
+            n += 1
+            name = f"{base}{n}"
+        self.names.add(name)
+        return name
+
+    def skeleton(self, e: Any) -> str:
+        """The expression with literals blanked and class instances named by their class key."""
+        if isinstance(e, Lit):
+            return "?"
+        if isinstance(e, Inst):
+            return f"@{id(self.of[e.container.path])}"
+        if isinstance(e, Named):
+            return "{" + ",".join(f"{n}:{self.skeleton(x)}" for n, x in e.items) + "}"
+        assert isinstance(e, Call)
+        return f"{e.func}(" + ",".join(self.skeleton(a) for a in e.args) + "|" + ",".join(
+            f"{k}={self.skeleton(v)}" for k, v in e.kwargs) + ")"
+
+    # ------------------------------------------------------------ parameters
+    def resolve(self, e: Any) -> Any:
+        """Replace class instances by their constructor calls (their classes are final by now)."""
+        if isinstance(e, Inst):
+            cd = self.of[e.container.path]
+            return Call(cd.name, [Lit(v) for v in cd.args[e.container.path]], names=list(cd.params))
+        if isinstance(e, Named):
+            return Named([(n, self.resolve(x)) for n, x in e.items])
+        if isinstance(e, Call):
+            return Call(e.func, [self.resolve(a) for a in e.args], [(k, self.resolve(v)) for k, v in e.kwargs],
+                        list(e.names))
+        return e
+
+    def finalize(self, cd: ClassDef) -> None:
+        """Choose the class's parameters: the literal positions that differ between its instances."""
+        per_instance = []
+        for c in cd.instances:
+            items = [(ch.name, self.resolve(self.expr(ch))) for ch in c.children]
+            per_instance.append(items)
+        hints: list[str] = []
+        vectors: list[list[Any]] = []
+        for i, items in enumerate(per_instance):
+            found: list[tuple[str, Any]] = []
+            for name, e in items:
+                _lits(e, name, found)
+            vectors.append([v for _, v in found])
+            if i == 0:
+                hints = [h for h, _ in found]
+        n = len(hints)
+        if any(len(v) != n for v in vectors):
+            raise CompileError(f"instances of {cd.name} differ in structure")
+        pos_name: dict[int, str] = {}
+        seen: list[tuple[list[Any], str]] = []
+        taken: set[str] = set()
+        for p in range(n):
+            column = [v[p] for v in vectors]
+            if all(same(x, column[0]) for x in column):
+                continue
+            name = next((nm for col, nm in seen if all(same(a, b) for a, b in zip(col, column, strict=True))), None)
+            if name is None:
+                name = self.param_name(cd, column, hints[p], taken)
+                taken.add(name)
+                seen.append((column, name))
+                cd.params.append(name)
+            pos_name[p] = name
+        order = {name: p for p, name in sorted(pos_name.items(), reverse=True)}
+        for c, vec in zip(cd.instances, vectors, strict=True):
+            cd.args[c.path] = [vec[order[name]] for name in cd.params]
+        counter = iter(range(n))
+        cd.body = [(name, _substitute(e, pos_name, counter)) for name, e in per_instance[0]]
+
+    def param_name(self, cd: ClassDef, column: list[Any], hint: str, taken: set[str]) -> str:
+        """A block argument whose values match the column, else a name from where the literal sits."""
+        scopes = [c.scope for c in cd.instances]
+        if all(s is not None for s in scopes):
+            for arg in scopes[0].args if scopes[0] is not None else {}:
+                values = [s.args.get(arg) for s in scopes if s is not None]
+                if all(same(a, b) for a, b in zip(values, column, strict=True)) and var_ok(arg) and arg not in taken:
+                    return arg
+        name = re.sub(r"\W", "_", hint).strip("_") or "arg"
+        if not name[0].isalpha():
+            name = "m" + name
+        while name in taken or not var_ok(name):
+            name += "_"
+        return name
+
+    # ------------------------------------------------------------ output
+    def emit(self, classes: list[ClassDef]) -> Source:
+        lines: list[str] = []
+        support: set[str] = set()
+        ordered_dict = False
+        for cd in classes:
+            if cd.first is self.tree:
+                continue
+            lines += self.class_lines(cd)
+            lines.append("")
+            lines.append("")
+        schemes, steps = init_plan(self.graph, self.has_tensor)
+        if steps:
+            lines.append("# Weight init: (module path, tensor, scheme index), applied in this order after torch's defaults.")
+            lines.append("INIT_SCHEMES = [")
+            lines += [f"    ({s!r}, {_dict_literal(kw)})," for s, kw in schemes]
+            lines.append("]")
+            lines.append("INIT_PLAN = [")
+            lines += [f"    ({p!r}, {t!r}, {i})," for p, t, i in steps]
+            lines.append("]")
+            lines.append("")
+            lines.append("")
+        root = self.classes[next(k for k in self.classes if k[0])]
+        lines += self.class_lines(root, init=bool(steps))
+        text = "\n".join(lines) + "\n"
+        for cd in classes:
+            for _, e in cd.body:
+                support |= _support(e)
+                ordered_dict |= "OrderedDict(" in render(e)
+        return Source(text, root.name, sorted(support), bool(steps), ordered_dict)
+
+    def class_lines(self, cd: ClassDef, init: bool = False) -> list[str]:
+        out = [f"class {cd.name}(nn.Module):", f'    """{self.doc(cd)}"""', ""]
+        params = "".join(f", {p}" for p in cd.params)
+        out.append(f"    def __init__(self{params}):")
+        out.append("        super().__init__()")
+        for name, e in cd.body:
+            text = render(e, indent=8)
+            if attr_ok(name):
+                out.append(f"        self.{name} = {text}")
+            else:
+                out.append(f'        self.add_module("{name}", {text})')
+        if init:
+            out.append("        apply_init(self, INIT_SCHEMES, INIT_PLAN)")
+        out.append("")
+        out += cd.forward
+        return out
+
+    def doc(self, cd: ClassDef) -> str:
+        c = cd.first
+        if c is self.tree:
+            g = self.graph
+            outs = ", ".join(f"{safe_text(k)} {fmt(g.nodes[v].shape)}" for k, v in g.outputs.items())
+            train = f"; training only: {', '.join(safe_text(t) for t in g.train_outputs)}" if g.train_outputs else ""
+            return (f"network {safe_text(g.name)} ({safe_text(g.file)}): input {fmt(g.input_shape)} -> {outs}{train}; "
+                    f"{g.params:,} parameters.")
+        paths = [i.path for i in cd.instances]
+        shown = ", ".join(paths[:6]) + (f", ... ({len(paths)} in all)" if len(paths) > 6 else "")
+        what = f"block {c.scope.name}" if c.kind == "block" and c.scope is not None else "sequence"
+        return f"{what}: {shown}"
+
+
+def _lits(e: Any, where: str, out: list[tuple[str, Any]]) -> None:
+    """Collect (position hint, value) of every literal in render order."""
+    if isinstance(e, Lit):
+        out.append((where, e.value))
+    elif isinstance(e, Named):
+        for n, x in e.items:
+            _lits(x, f"{where}_{n}", out)
+    elif isinstance(e, Call):
+        for i, a in enumerate(e.args):
+            label = e.names[i] if i < len(e.names) and e.names[i] else str(i)
+            _lits(a, f"{where}_{label}", out)
+        for k, v in e.kwargs:
+            _lits(v, f"{where}_{k}", out)
+
+
+def _substitute(e: Any, pos_name: dict[int, str], counter: Any) -> Any:
+    """The expression with the literals at parameter positions replaced by Refs (same order as _lits)."""
+    if isinstance(e, Lit):
+        p = next(counter)
+        return Ref(pos_name[p]) if p in pos_name else e
+    if isinstance(e, Named):
+        return Named([(n, _substitute(x, pos_name, counter)) for n, x in e.items])
+    if isinstance(e, Call):
+        args = [_substitute(a, pos_name, counter) for a in e.args]
+        kwargs = [(k, _substitute(v, pos_name, counter)) for k, v in e.kwargs]
+        return Call(e.func, args, kwargs, list(e.names))
+    return e
+
+
+def _support(e: Any) -> set[str]:
+    from .exprs import SUPPORT
+
+    found: set[str] = set()
+    if isinstance(e, Call):
+        if e.func in SUPPORT:
+            found.add(e.func)
+        for a in [*e.args, *(v for _, v in e.kwargs)]:
+            found |= _support(a)
+    elif isinstance(e, Named):
+        for _, x in e.items:
+            found |= _support(x)
+    return found
+
+
+def _dict_literal(kw: dict[str, Any]) -> str:
+    from .exprs import render_literal
+
+    return "{" + ", ".join(f"{k!r}: {render_literal(v)}" for k, v in kw.items()) + "}"
+
+
+# ---------------------------------------------------------------- forward
+
+
+def forward_lines(graph: Graph, c: Container, is_root: bool) -> list[str]:
+    """The forward method of a container: one line per child, in order, wired by variables."""
+    stmts = c.children
+    ret = len(stmts)
+    uses: dict[str, set[int]] = {}
+    for i, ch in enumerate(stmts):
+        for v in ch.inputs:
+            uses.setdefault(v, set()).add(i)
+    for v in c.outputs:
+        uses.setdefault(v, set()).add(ret)
+    names: dict[str, str] = {}
+    holds: dict[str, str] = {}  # chain variable -> value it holds
+    taken: set[str] = set()
+
+    def fresh(label: str) -> str:
+        base = label if var_ok(label) else f"x{label}" if label[:1].isdigit() else f"{label}_"
+        base = re.sub(r"\W", "_", base)
+        name, n = base, 1
+        while name in taken or not var_ok(name):
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name)
+        return name
+
+    def last_use(v: str) -> int:
+        return max(uses.get(v, {-1}))
+
+    params = []
+    for k, v in enumerate(c.inputs):
+        name = "x" if k == 0 else f"x{k}"
+        names[v] = name
+        taken.add(name)
+        if name in _CHAIN_VARS:
+            holds[name] = v
+        params.append(name)
+    body: list[str] = []
+    pre: list[str] = []
+    training = False
+    for i, ch in enumerate(stmts):
+        outs = ch.outputs
+        targets = []
+        for v in outs:
+            chainable = len(outs) == 1 and uses.get(v) == {i + 1} and not ch.train_only
+            free = [cv for cv in _CHAIN_VARS if cv not in holds or last_use(holds[cv]) <= i]
+            if chainable and free:
+                names[v] = free[0]
+                holds[free[0]] = v
+            else:
+                label = v[len(c.path) + 1:] if c.path else v
+                names[v] = fresh(label.replace(".", "_"))
+            targets.append(names[v])
+        call = f"{_self_attr(ch.name)}({', '.join(names[v] for v in ch.inputs)})"
+        comment = f"  # {ch.node.kind}" if isinstance(ch, Leaf) and not attr_ok(ch.name) else ""
+        if ch.train_only != training:
+            training = ch.train_only
+            if training:
+                body.append("        if self.training:")
+        indent = "            " if training else "        "
+        body.append(f"{indent}{', '.join(targets)} = {call}{comment}")
+    for v in c.outputs:
+        if not is_root and graph.nodes[v].train_only:
+            pre.append(f"        {names[v]} = None  # computed in training only")
+    lines = [f"    def forward(self, {', '.join(params)}):", *pre, *body]
+    if is_root:
+        lines += _root_return(graph, names)
+    else:
+        lines.append(f"        return {', '.join(names[v] for v in c.outputs)}")
+    return lines
+
+
+def _root_return(graph: Graph, names: dict[str, str]) -> list[str]:
+    always = [(k, v) for k, v in graph.outputs.items() if k not in graph.train_outputs]
+    train = [(k, v) for k, v in graph.outputs.items() if k in graph.train_outputs]
+
+    def pairs(items: list[tuple[str, str]]) -> str:
+        return ", ".join(f"{k!r}: {names[v]}" for k, v in items)
+
+    if graph.implicit_output:
+        (_, out), = always
+        if not train:
+            return [f"        return {names[out]}"]
+        return ["        if self.training:", f"            return {{{pairs(always + train)}}}",
+                f"        return {names[out]}"]
+    if not train:
+        return [f"        return {{{pairs(always)}}}"]
+    lines = [f"        outputs = {{{pairs(always)}}}", "        if self.training:"]
+    lines += [f"            outputs[{k!r}] = {names[v]}" for k, v in train]
+    return [*lines, "        return outputs"]
+
+
+def _self_attr(name: str) -> str:
+    return f"self.{name}" if attr_ok(name) else f'getattr(self, "{name}")'
+
+
+# ---------------------------------------------------------------- names
+
+
+def var_ok(name: str) -> bool:
+    return name.isidentifier() and not keyword.iskeyword(name) and name not in _RESERVED_VARS
+
+
+def camel(name: str) -> str:
+    """`dense_layer` -> `DenseLayer`; anything but letters and digits is dropped."""
+    text = "".join(p[:1].upper() + p[1:] for p in re.split(r"[^A-Za-z0-9]+", name) if p)
+    if text and not text[0].isalpha():
+        text = "Net" + text
+    return text
+
+
+def base_name(c: Container) -> str:
+    if c.kind == "block" and c.scope is not None:
+        return camel(c.scope.name) or "Block"
+    return camel(c.name.rstrip("0123456789")) or "Sequence"
+
+
+def safe_text(text: str) -> str:
+    """Text from a spec made safe for a docstring."""
+    return re.sub(r"[^\w./:+\- ]", "?", str(text))
+
+
+def fmt(shape: Shape) -> str:
+    return "(N, " + ", ".join(str(d) for d in shape) + ")"
