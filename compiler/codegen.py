@@ -32,12 +32,14 @@ import torch
 from netspec.graph import Graph
 from netspec.ops import Shape
 
-from .exprs import Call, CompileError, Lit, Named, Ref, describe, render, same
+from .exprs import SUPPORT, Call, CompileError, Lit, Named, Ref, describe, render, same
 from .init import init_plan, tensor_exists
 from .tree import Container, Leaf, attr_ok, build_tree
 
 _CHAIN_VARS = ("x", "y", "z", "h")
 _RESERVED_VARS = {"self", "torch", "nn", "F", "math", "OrderedDict", "outputs", *_CHAIN_VARS} | set(dir(builtins))
+# Module-level names of the generated file besides its classes.
+_RESERVED_CLASSES = {*SUPPORT, "apply_init", "init_tensor", "deform_conv2d", "INIT_SCHEMES", "INIT_PLAN", "Model"}
 
 
 @dataclass
@@ -79,7 +81,7 @@ class Generator:
     def __init__(self, graph: Graph, class_name: str | None = None) -> None:
         self.graph = graph
         self.tree = build_tree(graph)
-        self.root_name = class_name or camel(graph.name) or "Network"
+        self.root_name = _unreserved(class_name or camel(graph.name) or "Network")
         self.calls: dict[Any, tuple[Call, torch.nn.Module]] = {}
         self.has_tensor: dict[tuple[str, str], bool] = {}
         self.classes: dict[tuple[Any, ...], ClassDef] = {}
@@ -131,7 +133,7 @@ class Generator:
         for c in self.tree.containers():  # children first
             if c is self.tree or not self.is_sequential(c):
                 self.add_class(c)
-        ordered = sorted(self.classes.values(), key=lambda k: list(self.classes.values()).index(k))
+        ordered = list(self.classes.values())  # creation order: every class after the classes it uses
         for cd in ordered:
             self.finalize(cd)
         return self.emit(ordered)
@@ -151,7 +153,7 @@ class Generator:
 
     def fresh_class(self, base: str) -> str:
         name, n = base, 1
-        while name in self.names or name in _RESERVED_VARS:
+        while name in self.names or name in _RESERVED_VARS or name in _RESERVED_CLASSES:
             n += 1
             name = f"{base}{n}"
         self.names.add(name)
@@ -188,12 +190,12 @@ class Generator:
         for c in cd.instances:
             items = [(ch.name, self.resolve(self.expr(ch))) for ch in c.children]
             per_instance.append(items)
-        hints: list[str] = []
+        hints: list[tuple[str, ...]] = []
         vectors: list[list[Any]] = []
         for i, items in enumerate(per_instance):
-            found: list[tuple[str, Any]] = []
+            found: list[tuple[tuple[str, ...], Any]] = []
             for name, e in items:
-                _lits(e, name, found)
+                _lits(e, (name,), found)
             vectors.append([v for _, v in found])
             if i == 0:
                 hints = [h for h, _ in found]
@@ -220,7 +222,7 @@ class Generator:
         counter = iter(range(n))
         cd.body = [(name, _substitute(e, pos_name, counter)) for name, e in per_instance[0]]
 
-    def param_name(self, cd: ClassDef, column: list[Any], hint: str, taken: set[str]) -> str:
+    def param_name(self, cd: ClassDef, column: list[Any], hint: tuple[str, ...], taken: set[str]) -> str:
         """A block argument whose values match the column, else a name from where the literal sits."""
         scopes = [c.scope for c in cd.instances]
         if all(s is not None for s in scopes):
@@ -228,12 +230,20 @@ class Generator:
                 values = [s.args.get(arg) for s in scopes if s is not None]
                 if all(same(a, b) for a, b in zip(values, column, strict=True)) and var_ok(arg) and arg not in taken:
                     return arg
-        name = re.sub(r"\W", "_", hint).strip("_") or "arg"
-        if not name[0].isalpha():
-            name = "m" + name
-        while name in taken or not var_ok(name):
+        if all(same(v, self.in_channels(c)) for v, c in zip(column, cd.instances, strict=True)):
+            if "in_channels" not in taken:
+                return "in_channels"
+        for name in (hint[-1], "_".join(hint)):
+            if name and name[0].isalpha() and var_ok(name) and name not in taken:
+                return name
+        name = "arg"
+        while name in taken:
             name += "_"
         return name
+
+    def in_channels(self, c: Container) -> int | None:
+        shape = self.graph.nodes[c.inputs[0]].shape if c.inputs else ()
+        return shape[0] if shape else None
 
     # ------------------------------------------------------------ output
     def emit(self, classes: list[ClassDef]) -> Source:
@@ -292,24 +302,24 @@ class Generator:
             return (f"network {safe_text(g.name)} ({safe_text(g.file)}): input {fmt(g.input_shape)} -> {outs}{train}; "
                     f"{g.params:,} parameters.")
         paths = [i.path for i in cd.instances]
-        shown = ", ".join(paths[:6]) + (f", ... ({len(paths)} in all)" if len(paths) > 6 else "")
+        shown = ", ".join(paths[:4]) + (f", ... ({len(paths)} in all)" if len(paths) > 4 else "")
         what = f"block {c.scope.name}" if c.kind == "block" and c.scope is not None else "sequence"
         return f"{what}: {shown}"
 
 
-def _lits(e: Any, where: str, out: list[tuple[str, Any]]) -> None:
-    """Collect (position hint, value) of every literal in render order."""
+def _lits(e: Any, where: tuple[str, ...], out: list[tuple[tuple[str, ...], Any]]) -> None:
+    """Collect (where it sits: child names then argument name, value) of every literal in render order."""
     if isinstance(e, Lit):
         out.append((where, e.value))
     elif isinstance(e, Named):
         for n, x in e.items:
-            _lits(x, f"{where}_{n}", out)
+            _lits(x, (*where, n), out)
     elif isinstance(e, Call):
         for i, a in enumerate(e.args):
             label = e.names[i] if i < len(e.names) and e.names[i] else str(i)
-            _lits(a, f"{where}_{label}", out)
+            _lits(a, (*where, label), out)
         for k, v in e.kwargs:
-            _lits(v, f"{where}_{k}", out)
+            _lits(v, (*where, k), out)
 
 
 def _substitute(e: Any, pos_name: dict[int, str], counter: Any) -> Any:
@@ -327,8 +337,6 @@ def _substitute(e: Any, pos_name: dict[int, str], counter: Any) -> Any:
 
 
 def _support(e: Any) -> set[str]:
-    from .exprs import SUPPORT
-
     found: set[str] = set()
     if isinstance(e, Call):
         if e.func in SUPPORT:
@@ -377,6 +385,13 @@ def forward_lines(graph: Graph, c: Container, is_root: bool) -> list[str]:
     def last_use(v: str) -> int:
         return max(uses.get(v, {-1}))
 
+    def guarded(ch: Leaf | Container) -> bool:
+        """Runs under `if self.training:` (the container itself runs in both modes)."""
+        return ch.train_only and not c.train_only
+
+    def guarded_before(k: int) -> bool:
+        return k < len(stmts) and guarded(stmts[k])
+
     params = []
     for k, v in enumerate(c.inputs):
         name = "x" if k == 0 else f"x{k}"
@@ -392,25 +407,26 @@ def forward_lines(graph: Graph, c: Container, is_root: bool) -> list[str]:
         outs = ch.outputs
         targets = []
         for v in outs:
-            chainable = len(outs) == 1 and uses.get(v) == {i + 1} and not ch.train_only
+            chainable = len(outs) == 1 and uses.get(v) == {i + 1} and guarded(ch) == guarded_before(i + 1)
             free = [cv for cv in _CHAIN_VARS if cv not in holds or last_use(holds[cv]) <= i]
             if chainable and free:
                 names[v] = free[0]
                 holds[free[0]] = v
+            elif v == outs[0]:
+                names[v] = fresh(ch.name)
             else:
-                label = v[len(c.path) + 1:] if c.path else v
-                names[v] = fresh(label.replace(".", "_"))
+                names[v] = fresh((v[len(c.path) + 1:] if c.path else v).replace(".", "_"))
             targets.append(names[v])
         call = f"{_self_attr(ch.name)}({', '.join(names[v] for v in ch.inputs)})"
         comment = f"  # {ch.node.kind}" if isinstance(ch, Leaf) and not attr_ok(ch.name) else ""
-        if ch.train_only != training:
-            training = ch.train_only
+        if guarded(ch) != training:
+            training = guarded(ch)
             if training:
                 body.append("        if self.training:")
         indent = "            " if training else "        "
         body.append(f"{indent}{', '.join(targets)} = {call}{comment}")
     for v in c.outputs:
-        if not is_root and graph.nodes[v].train_only:
+        if not is_root and not c.train_only and graph.nodes[v].train_only:
             pre.append(f"        {names[v]} = None  # computed in training only")
     lines = [f"    def forward(self, {', '.join(params)}):", *pre, *body]
     if is_root:
@@ -463,6 +479,10 @@ def base_name(c: Container) -> str:
     if c.kind == "block" and c.scope is not None:
         return camel(c.scope.name) or "Block"
     return camel(c.name.rstrip("0123456789")) or "Sequence"
+
+
+def _unreserved(name: str) -> str:
+    return name + "Net" if name in _RESERVED_CLASSES or name in _RESERVED_VARS else name
 
 
 def safe_text(text: str) -> str:

@@ -54,6 +54,8 @@ def init_tensor(module: nn.Module, name: str, scheme: str, kwargs: dict[str, Any
     default, or 'fan_out') of the module's weight: torch's default for biases.
     """
     tensor = getattr(module, name)
+    if tensor.is_meta:  # nothing to draw; skipping keeps meta-device construction fast
+        return
     if scheme == "fan_uniform":
         weight = module.weight
         receptive = weight[0][0].numel() if weight.dim() > 2 else 1
@@ -82,9 +84,9 @@ def _check(init: Init, span: Any, path: str | None) -> Scheme:
             usage = ", ".join(allowed) or "no arguments"
             raise SpecError(f"{init.scheme}() has no argument '{key}'", span, path=path,
                             hint=f"{init.scheme} takes {usage}")
-    probe = nn.Linear(3, 2)
     try:
-        init_tensor(probe, "weight", init.scheme, kwargs)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's random stream as it was
+            init_tensor(nn.Linear(3, 2), "weight", init.scheme, kwargs)
     except (ValueError, TypeError, RuntimeError) as err:
         raise SpecError(f"bad init {init}: {err}", span, path=path) from None
     return init.scheme, kwargs

@@ -44,30 +44,36 @@ class SpecError(Exception):
 
     def render(self) -> str:
         """Format as `file:line:col: error: ...`, the source line, a caret and a hint."""
-        lines = []
-        if self.span is None:
-            lines.append(f"error: {self.message}")
-        else:
-            s = self.span
-            lines.append(f"{s.file}:{s.line}:{s.col}: error: {self.message}")
-            text = SOURCES.get(s.file)
-            if text is not None:
-                src_lines = text.splitlines()
-                if 0 < s.line <= len(src_lines):
-                    src = src_lines[s.line - 1].replace("\t", " ")
-                    width = s.end_col - s.col if s.end_line == s.line else len(src) - s.col + 1
-                    gutter = " " * (len(str(s.line)) + 1)
-                    lines.append(f" {s.line} | {src}")
-                    lines.append(f"{gutter} | {' ' * (s.col - 1)}{'^' * max(1, width)}")
-        if self.path:
-            lines.append(f"  at: {self.path}")
-        lines.extend(f"note: {n}" for n in self.notes)
-        if self.hint:
-            lines.append(f"hint: {self.hint}")
-        return "\n".join(lines)
+        return render_diagnostic("error", self.message, self.span, self.path, self.notes, self.hint)
 
     def __str__(self) -> str:
         return self.render()
+
+
+def render_diagnostic(severity: str, message: str, span: Span | None, path: str | None = None,
+                      notes: Iterable[str] = (), hint: str | None = None) -> str:
+    """Format a diagnostic (an error, or a lint warning) with its source line and caret."""
+    lines = []
+    if span is None:
+        lines.append(f"{severity}: {message}")
+    else:
+        s = span
+        lines.append(f"{s.file}:{s.line}:{s.col}: {severity}: {message}")
+        text = SOURCES.get(s.file)
+        if text is not None:
+            src_lines = text.splitlines()
+            if 0 < s.line <= len(src_lines):
+                src = src_lines[s.line - 1].replace("\t", " ")
+                width = s.end_col - s.col if s.end_line == s.line else len(src) - s.col + 1
+                gutter = " " * (len(str(s.line)) + 1)
+                lines.append(f" {s.line} | {src}")
+                lines.append(f"{gutter} | {' ' * (s.col - 1)}{'^' * max(1, width)}")
+    if path:
+        lines.append(f"  at: {path}")
+    lines.extend(f"note: {n}" for n in notes)
+    if hint:
+        lines.append(f"hint: {hint}")
+    return "\n".join(lines)
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

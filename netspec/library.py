@@ -18,6 +18,7 @@ from . import ast as A
 from .errors import SpecError, did_you_mean
 from .evaluate import BlockEntry, Evaluator, Limits, bind_params
 from .graph import Graph
+from .lint import lint
 from .ops import Shape
 from .parse import MAX_FILE_BYTES, parse
 from .values import Env, evaluate
@@ -184,6 +185,7 @@ def build(loaded: LoadedFile, name: str | None, params: dict[str, Any], input_sh
     args = bind_params(entry.params, given, env, f"network '{name}'", entry.span)
     evaluator = Evaluator(owner.blocks, limits)
     graph = evaluator.run(name, entry.span.file, entry.body, env, args, input_shape, entry.span)
+    graph.warnings = lint(graph)
     return graph
 
 

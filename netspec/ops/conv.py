@@ -155,8 +155,9 @@ class ConvTranspose(_ConvBase):
 
     def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
         k, s, d = self._sizes()
-        j_out = j / max(s)
-        return r + d[0] * (k[0] - 1) * j_out, j_out
+        # An output reads floor(d(k-1)/s) + 1 neighbouring inputs (k=2 s=2: one, k=4 s=2: two).
+        grow = max(d[i] * (k[i] - 1) // s[i] for i in (0, 1))
+        return r + grow * j, j / max(s)
 
     def build(self, ins: list[Shape]) -> Any:
         from torch import nn

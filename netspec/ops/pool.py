@@ -39,15 +39,17 @@ class _Pool(Op):
                 )
         out = []
         for size, i in ((h, 0), (w, 1)):
-            span = size + 2 * p[i] - d[i] * (k[i] - 1) - 1
-            if span < 0:
+            # torch's pooling_output_shape: floor division, ceil mode adds stride-1 and
+            # drops a last window that would start in the padding.
+            span = size + 2 * p[i] - d[i] * (k[i] - 1) - 1 + (s[i] - 1 if self.ceil_mode else 0)
+            o = span // s[i] + 1
+            if self.ceil_mode and (o - 1) * s[i] >= size + p[i]:
+                o -= 1
+            if o < 1:
                 raise ShapeError(
                     f"{self.label()} needs at least {d[i] * (k[i] - 1) + 1 - 2 * p[i]} pixels but the input is {h}x{w}",
                     hint="use a larger input (--input) or a smaller kernel",
                 )
-            o = (-(-span // s[i]) if self.ceil_mode else span // s[i]) + 1
-            if self.ceil_mode and (o - 1) * s[i] >= size + p[i]:
-                o -= 1
             out.append(o)
         return (c, out[0], out[1])
 

@@ -1,0 +1,177 @@
+"""Lint a checked graph: specs that are legal but probably not what was meant.
+
+    specs/gan.net:9:10: warning: conv_transpose kernel 3 is not a multiple of its stride 2 [checkerboard]
+        9 |   up1: conv_transpose 64 k=3 s=2 p=1 op=1
+          |        ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+      at: up1
+    hint: use a kernel divisible by the stride (k=4 s=2), or upsample then conv
+
+Each warning has a code. A comment `# netspec: ignore[code]` (several codes
+comma-separated; a bare `# netspec: ignore` silences all) on the flagged line,
+on the line of an enclosing block call or named sequence, or on the `network`
+line silences it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .ast import Span
+from .errors import SOURCES, render_diagnostic
+from .graph import Graph
+from .ops.base import pair
+
+CODES = ("checkerboard", "conv-bias-bn", "plain-chain")
+PLAIN_CHAIN_LIMIT = 20
+
+_CONVS = ("conv", "conv_transpose", "deform_conv")
+_SIZE_ONLY = ("upsample", "crop")  # their second input gives only a size, no data
+_IGNORE = re.compile(r"#\s*netspec:\s*ignore(?:\[([^\]]*)\])?")
+
+
+@dataclass
+class LintWarning:
+    """One finding: a code, what is wrong, where, and what to do."""
+
+    code: str
+    message: str
+    span: Span | None
+    path: str | None = None
+    hint: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        """Format as `file:line:col: warning: ... [code]` with the source line and a caret."""
+        return render_diagnostic("warning", f"{self.message} [{self.code}]", self.span, self.path,
+                                 self.notes, self.hint)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+def lint(graph: Graph) -> list[LintWarning]:
+    """All warnings for a graph that no `# netspec: ignore` comment silences, in source order."""
+    found = [*_checkerboard(graph), *_conv_bias_bn(graph), *_plain_chain(graph)]
+    kept = _dedupe([w for w in found if not _silenced(graph, w)])
+    return sorted(kept, key=lambda w: (w.span.file, w.span.line, w.span.col) if w.span else ("", 0, 0))
+
+
+# ---------------------------------------------------------------- rules
+
+
+def _checkerboard(graph: Graph) -> list[LintWarning]:
+    """Transposed convs whose kernel the stride does not divide overlap unevenly (Odena et al. 2016)."""
+    out = []
+    for n in graph.layers():
+        if n.kind != "conv_transpose":
+            continue
+        k, s = pair(n.op.kernel), pair(n.op.stride)  # type: ignore[attr-defined]
+        if k[0] % s[0] or k[1] % s[1]:
+            kt = str(k[0]) if k[0] == k[1] else f"{k[0]}x{k[1]}"
+            st = str(s[0]) if s[0] == s[1] else f"{s[0]}x{s[1]}"
+            out.append(LintWarning(
+                "checkerboard", f"conv_transpose kernel {kt} is not a multiple of its stride {st}", n.span, n.id,
+                hint="uneven overlap paints checkerboard artifacts; use a kernel divisible by the stride "
+                     "(k=4 s=2), or upsample then conv",
+            ))
+    return out
+
+
+def _conv_bias_bn(graph: Graph) -> list[LintWarning]:
+    """A conv bias that feeds only batch norms is removed again by their mean subtraction."""
+    consumers = _consumers(graph)
+    outputs = set(graph.outputs.values())
+    out = []
+    for n in graph.layers():
+        if n.kind not in _CONVS or not n.op.bias:  # type: ignore[attr-defined]
+            continue
+        users = consumers.get(n.id, [])
+        if users and n.id not in outputs and all(graph.nodes[u].kind == "bn" for u in users):
+            out.append(LintWarning(
+                "conv-bias-bn", f"{n.kind} has a bias but batch norm follows", n.span, n.id,
+                hint="batch norm subtracts the mean, bias included; write bias=false (bn's own shift replaces it)",
+            ))
+    return out
+
+
+def _plain_chain(graph: Graph) -> list[LintWarning]:
+    """Flag the 21st convolution of a chain that no skip connection interrupts.
+
+    Convolutions are counted along every path from the input; a merge (add, mul,
+    concat: where a shortcut or a branch joins) ends the chain, so residual,
+    squeeze-excitation, inception and dense blocks all keep it short. Only plain
+    stacks grow long, and deeper plain nets train to a higher error than shallower
+    ones (He et al. 2016, the degradation problem).
+    """
+    depth: dict[str, int] = {}
+    start: dict[str, str] = {}  # the first conv of the chain reaching each node
+    for n in graph.nodes.values():
+        data = n.inputs[:1] if n.kind in _SIZE_ONLY else n.inputs
+        if len(data) != 1:
+            depth[n.id] = 0
+            continue
+        src = data[0]
+        is_conv = n.kind in _CONVS
+        depth[n.id] = depth[src] + is_conv
+        start[n.id] = start[src] if depth[src] else n.id
+        if is_conv and depth[n.id] == PLAIN_CHAIN_LIMIT + 1:
+            first = graph.nodes[start[n.id]]
+            return [LintWarning(
+                "plain-chain", f"{PLAIN_CHAIN_LIMIT + 1} convolutions in a row with no skip connection", n.span, n.id,
+                notes=[f"the chain starts at '{first.id}' (line {first.span.line})"],
+                hint="deep plain stacks train worse than shallower ones (the degradation problem); "
+                     "add shortcuts with 'residual { ... }'",
+            )]
+    return []
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _consumers(graph: Graph) -> dict[str, list[str]]:
+    users: dict[str, list[str]] = {}
+    for n in graph.nodes.values():
+        for i in n.inputs:
+            users.setdefault(i, []).append(n.id)
+    return users
+
+
+def _dedupe(found: list[LintWarning]) -> list[LintWarning]:
+    """One warning per code and source position (a block's line is flagged once, not per use)."""
+    first: dict[tuple[str, Span | None], LintWarning] = {}
+    count: dict[tuple[str, Span | None], int] = {}
+    for w in found:
+        key = (w.code, w.span)
+        first.setdefault(key, w)
+        count[key] = count.get(key, 0) + 1
+    for key, w in first.items():
+        if count[key] > 1:
+            w.notes.append(f"and {count[key] - 1} more uses of this line")
+    return list(first.values())
+
+
+def _silenced(graph: Graph, w: LintWarning) -> bool:
+    """Whether an ignore comment on the flagged line, an enclosing scope's line or the network line covers w."""
+    spans = [w.span]
+    if w.path:
+        parts = w.path.split(".")
+        spans += [graph.scopes[p].span for p in (".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
+                  if p in graph.scopes]
+    if "" in graph.scopes:
+        spans.append(graph.scopes[""].span)
+    return any(w.code in codes for codes in (_ignored(s) for s in spans if s is not None))
+
+
+def _ignored(span: Span) -> set[str]:
+    """Codes an ignore comment on the span's first line names (all codes for a bare ignore)."""
+    lines = SOURCES.get(span.file, "").splitlines()
+    if not 0 < span.line <= len(lines):
+        return set()
+    found: set[str] = set()
+    for m in _IGNORE.finditer(lines[span.line - 1]):
+        found |= set(CODES) if m.group(1) is None else {c.strip() for c in m.group(1).split(",")}
+    return found
+
+
+__all__ = ["CODES", "LintWarning", "lint"]

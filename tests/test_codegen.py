@@ -1,0 +1,182 @@
+"""Generated source: standalone, equal to the in-memory module, and made only of safe constructs."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import netspec
+from compiler.exprs import SUPPORT
+from compiler.to_torch import compile_graph, generate, to_source
+from netspec.cli import main
+from netspec.library import library_index
+
+# One network using every op the support code provides, and several inputs per merge.
+ZOO = """
+block gate(c) {
+  mul {
+    identity
+    [global_pool, conv c k=1, sigmoid]
+  }
+}
+network zoo() {
+  input 3x20x20
+  stem: conv 8 k=3 p=1 -> layer_norm -> gelu
+  skip: identity
+  d: deform_conv 8 k=3 p=1 modulated=true offset_groups=2
+  pad [1, 2, 0, 3] mode="reflect"
+  crop @skip
+  g: gate(8)
+  concat @skip @d
+  conv_transpose 8 k=2 s=2
+  upsample @skip mode="bilinear" align_corners=false
+  upsample 0.5
+  pad 1 value=0.5
+  stochastic_depth 0.3 mode="batch"
+  add @g
+  avgpool 2 ceil=true -> maxpool 2 s=1 p=1
+  flatten
+  reshape [2, -1]
+  softmax dim=2
+  flatten
+  bn
+  output out: linear 5 -> leaky_relu 0.2 -> dropout 0.1
+}
+"""
+
+RUNNER = r"""
+import importlib.util, json, sys
+sys.modules["netspec"] = None          # make sure the generated file never reaches for netspec
+sys.modules["compiler"] = None
+sys.path = [p for p in sys.path if p not in ("", {repo!r})]
+import torch
+spec = importlib.util.spec_from_file_location("model", {path!r})
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+torch.manual_seed(0)
+model = mod.Model()
+x = torch.randn(2, *{shape!r}, generator=torch.Generator().manual_seed(1))
+model.eval()
+with torch.no_grad():
+    out = model(x)
+torch.save({{"state": model.state_dict(), "out": out}}, {result!r})
+print(json.dumps({{"class": type(model).__name__}}))
+"""
+
+
+def run_standalone(graph: netspec.Graph, tmp_path: Path) -> tuple[dict, str]:
+    path = tmp_path / "model.py"
+    path.write_text(to_source(graph))
+    result = tmp_path / "result.pt"
+    repo = str(Path(__file__).resolve().parent.parent)
+    code = RUNNER.format(repo=repo, path=str(path), shape=tuple(graph.input_shape), result=str(result))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return torch.load(result), json.loads(proc.stdout)["class"]
+
+
+@pytest.mark.parametrize(("spec", "params"), [
+    ("resnet18", {"input": (3, 64, 64)}),
+    ("googlenet", {"aux_logits": True, "input": (3, 64, 64)}),
+    ("unet", {}),
+    ("zoo", {}),
+])
+def test_standalone_file_equals_compiled_module(spec: str, params: dict, tmp_path: Path) -> None:
+    """Same seed -> same weights (init plan included) and the same outputs, without netspec."""
+    graph = netspec.load_text(ZOO, name="zoo") if spec == "zoo" else netspec.load(spec, **params)
+    got, cls_name = run_standalone(graph, tmp_path)
+    torch.manual_seed(0)
+    model = compile_graph(graph).eval()
+    assert cls_name == type(model).__name__
+    state = model.state_dict()
+    assert list(got["state"]) == list(state)
+    assert all(torch.equal(got["state"][k], state[k]) for k in state)
+    x = torch.randn(2, *graph.input_shape, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        out = model(x)
+    if isinstance(out, dict):
+        assert list(out) == list(got["out"])
+        assert all(torch.equal(out[k], got["out"][k]) for k in out)
+    else:
+        assert torch.equal(out, got["out"])
+
+
+def _allowed_call(func: ast.expr, classes: set[str]) -> bool:
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return func.value.id in ("self", "nn")
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call):  # super().__init__()
+        return isinstance(func.value.func, ast.Name) and func.value.func.id == "super" and func.attr == "__init__"
+    if isinstance(func, ast.Call):  # getattr(self, "2")(x)
+        return (isinstance(func.func, ast.Name) and func.func.id == "getattr"
+                and isinstance(func.args[0], ast.Name) and func.args[0].id == "self"
+                and isinstance(func.args[1], ast.Constant) and isinstance(func.args[1].value, str))
+    if isinstance(func, ast.Name):
+        return func.id in classes | set(SUPPORT) | {"super", "OrderedDict", "apply_init", "getattr"}
+    return False
+
+
+def check_body(body: str) -> None:
+    """The generated body holds classes, literal tables and calls of modules: nothing else."""
+    tree = ast.parse(body)
+    classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
+    allowed = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.arguments, ast.arg, ast.Assign, ast.Return, ast.Expr,
+               ast.If, ast.Call, ast.Name, ast.Attribute, ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.Load,
+               ast.Store, ast.keyword, ast.Subscript, ast.UnaryOp, ast.USub)
+    for node in ast.walk(tree):
+        assert isinstance(node, allowed), ast.dump(node)
+        if isinstance(node, ast.Call):
+            assert _allowed_call(node.func, classes), ast.unparse(node)
+        if isinstance(node, ast.If):
+            assert ast.unparse(node.test) == "self.training"
+        if isinstance(node, ast.Subscript):  # outputs["aux"] = ...
+            assert isinstance(node.slice, ast.Constant)
+    for stmt in tree.body:
+        assert isinstance(stmt, (ast.ClassDef, ast.Assign))
+
+
+@pytest.mark.parametrize("name", sorted(library_index()))
+def test_library_source_is_only_literals_and_module_calls(name: str) -> None:
+    check_body(generate(netspec.load(name)).body)
+
+
+def test_zoo_source_is_only_literals_and_module_calls() -> None:
+    src = generate(netspec.load_text(ZOO, name="zoo"))
+    check_body(src.body)
+    assert set(src.support) == {"Concat", "Crop", "DeformConv2d", "Elementwise", "GlobalPool", "Pad", "StochasticDepth",
+                                "Upsample", "ChannelLayerNorm"}
+
+
+def test_blocks_become_parameterised_classes() -> None:
+    body = generate(netspec.load("resnet50")).body
+    assert "class Bottleneck2(nn.Module):" in body
+    assert "def __init__(self, in_channels, planes):" in body
+    assert "nn.Sequential(Bottleneck(), Bottleneck2(256, 64), Bottleneck2(256, 64))" in body
+    assert 'getattr(self, "2")(y)  # relu' in body
+
+
+def test_hostile_names_stay_strings(tmp_path: Path) -> None:
+    spec = 'network n() {\n input 3x8x8\n "class": conv 4\n "0abc": relu\n output "x": identity\n}'
+    graph = netspec.load_text(spec)
+    body = generate(graph).body
+    check_body(body)
+    model = compile_graph(graph)
+    assert 'self.add_module("class"' in body and set(model(torch.randn(1, 3, 8, 8))) == {"x"}
+
+
+def test_cli_compile_writes_source_and_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    py, pt = tmp_path / "m.py", tmp_path / "m.pt"
+    assert main(["compile", "resnet18", "--set", "num_classes=10", "-o", str(py), "--class-name", "Net"]) == 0
+    assert "class Net(nn.Module):" in py.read_text() and "nn.Linear(512, 10)" in py.read_text()
+    assert main(["compile", "resnet18", "-o", str(pt)]) == 0
+    state = torch.load(pt)
+    assert state["fc.weight"].shape == (1000, 512)
+    assert main(["compile", "resnet18", "-o", str(tmp_path / "m.txt")]) == 1
+    assert main(["compile", "resnet18", "-o", str(py), "--class-name", "not valid"]) == 1
+    err = capsys.readouterr().err
+    assert "don't know how to write 'm.txt'" in err and "not a valid Python class name" in err
