@@ -21,9 +21,8 @@ Python that a spec ever turns into.
 
 from __future__ import annotations
 
-import builtins
-import keyword
 import re
+import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +32,10 @@ from netspec.graph import Graph
 from netspec.ops import Shape
 
 from .exprs import SUPPORT, Call, CompileError, Lit, Named, Ref, describe, render, same
+from .forward import RESERVED_VARS, forward_lines, var_ok
 from .init import init_plan, tensor_exists
 from .tree import Container, Leaf, attr_ok, build_tree
 
-_CHAIN_VARS = ("x", "y", "z", "h")
-_RESERVED_VARS = {"self", "torch", "nn", "F", "math", "OrderedDict", "outputs", *_CHAIN_VARS} | set(dir(builtins))
 # Module-level names of the generated file besides its classes.
 _RESERVED_CLASSES = {*SUPPORT, "apply_init", "init_tensor", "deform_conv2d", "INIT_SCHEMES", "INIT_PLAN", "Model"}
 
@@ -153,7 +151,7 @@ class Generator:
 
     def fresh_class(self, base: str) -> str:
         name, n = base, 1
-        while name in self.names or name in _RESERVED_VARS or name in _RESERVED_CLASSES:
+        while name in self.names or name in RESERVED_VARS or name in _RESERVED_CLASSES:
             n += 1
             name = f"{base}{n}"
         self.names.add(name)
@@ -186,40 +184,24 @@ class Generator:
 
     def finalize(self, cd: ClassDef) -> None:
         """Choose the class's parameters: the literal positions that differ between its instances."""
-        per_instance = []
-        for c in cd.instances:
-            items = [(ch.name, self.resolve(self.expr(ch))) for ch in c.children]
-            per_instance.append(items)
-        hints: list[tuple[str, ...]] = []
-        vectors: list[list[Any]] = []
-        for i, items in enumerate(per_instance):
-            found: list[tuple[tuple[str, ...], Any]] = []
-            for name, e in items:
-                _lits(e, (name,), found)
-            vectors.append([v for _, v in found])
-            if i == 0:
-                hints = [h for h, _ in found]
-        n = len(hints)
-        if any(len(v) != n for v in vectors):
-            raise CompileError(f"instances of {cd.name} differ in structure")
+        per_instance = [[(ch.name, self.resolve(self.expr(ch))) for ch in c.children] for c in cd.instances]
+        hints, vectors = _literal_table(per_instance)
         pos_name: dict[int, str] = {}
         seen: list[tuple[list[Any], str]] = []
-        taken: set[str] = set()
-        for p in range(n):
+        for p, hint in enumerate(hints):
             column = [v[p] for v in vectors]
             if all(same(x, column[0]) for x in column):
-                continue
+                continue  # the same everywhere: stays a literal
             name = next((nm for col, nm in seen if all(same(a, b) for a, b in zip(col, column, strict=True))), None)
             if name is None:
-                name = self.param_name(cd, column, hints[p], taken)
-                taken.add(name)
+                name = self.param_name(cd, column, hint, set(cd.params))
                 seen.append((column, name))
                 cd.params.append(name)
             pos_name[p] = name
-        order = {name: p for p, name in sorted(pos_name.items(), reverse=True)}
+        first = {name: p for p, name in sorted(pos_name.items(), reverse=True)}
         for c, vec in zip(cd.instances, vectors, strict=True):
-            cd.args[c.path] = [vec[order[name]] for name in cd.params]
-        counter = iter(range(n))
+            cd.args[c.path] = [vec[first[name]] for name in cd.params]
+        counter = iter(range(len(hints)))
         cd.body = [(name, _substitute(e, pos_name, counter)) for name, e in per_instance[0]]
 
     def param_name(self, cd: ClassDef, column: list[Any], hint: tuple[str, ...], taken: set[str]) -> str:
@@ -247,34 +229,24 @@ class Generator:
 
     # ------------------------------------------------------------ output
     def emit(self, classes: list[ClassDef]) -> Source:
+        """Classes in creation order (each after those it uses; the network last), the init plan before it."""
+        *blocks, root = classes
         lines: list[str] = []
-        support: set[str] = set()
-        ordered_dict = False
-        for cd in classes:
-            if cd.first is self.tree:
-                continue
-            lines += self.class_lines(cd)
-            lines.append("")
-            lines.append("")
+        for cd in blocks:
+            lines += [*self.class_lines(cd), "", ""]
         schemes, steps = init_plan(self.graph, self.has_tensor)
         if steps:
-            lines.append("# Weight init: (module path, tensor, scheme index), applied in this order after torch's defaults.")
-            lines.append("INIT_SCHEMES = [")
-            lines += [f"    ({s!r}, {_dict_literal(kw)})," for s, kw in schemes]
-            lines.append("]")
-            lines.append("INIT_PLAN = [")
-            lines += [f"    ({p!r}, {t!r}, {i})," for p, t, i in steps]
-            lines.append("]")
-            lines.append("")
-            lines.append("")
-        root = self.classes[next(k for k in self.classes if k[0])]
+            lines.append("# Weight init after torch's defaults: (module path, tensor, scheme), in this order.")
+            lines += ["INIT_SCHEMES = [", *(f"    ({s!r}, {_dict_literal(kw)})," for s, kw in schemes), "]"]
+            lines += ["INIT_PLAN = [", *(f"    ({p!r}, {t!r}, {i})," for p, t, i in steps), "]", "", ""]
         lines += self.class_lines(root, init=bool(steps))
-        text = "\n".join(lines) + "\n"
+        support: set[str] = set()
+        ordered_dict = False
         for cd in classes:
             for _, e in cd.body:
                 support |= _support(e)
                 ordered_dict |= "OrderedDict(" in render(e)
-        return Source(text, root.name, sorted(support), bool(steps), ordered_dict)
+        return Source("\n".join(lines) + "\n", root.name, sorted(support), bool(steps), ordered_dict)
 
     def class_lines(self, cd: ClassDef, init: bool = False) -> list[str]:
         out = [f"class {cd.name}(nn.Module):", f'    """{self.doc(cd)}"""', ""]
@@ -294,17 +266,36 @@ class Generator:
         return out
 
     def doc(self, cd: ClassDef) -> str:
+        """The class docstring: what the network computes, or which block instances use the class."""
         c = cd.first
         if c is self.tree:
             g = self.graph
             outs = ", ".join(f"{safe_text(k)} {fmt(g.nodes[v].shape)}" for k, v in g.outputs.items())
-            train = f"; training only: {', '.join(safe_text(t) for t in g.train_outputs)}" if g.train_outputs else ""
-            return (f"network {safe_text(g.name)} ({safe_text(g.file)}): input {fmt(g.input_shape)} -> {outs}{train}; "
-                    f"{g.params:,} parameters.")
-        paths = [i.path for i in cd.instances]
-        shown = ", ".join(paths[:4]) + (f", ... ({len(paths)} in all)" if len(paths) > 4 else "")
-        what = f"block {c.scope.name}" if c.kind == "block" and c.scope is not None else "sequence"
-        return f"{what}: {shown}"
+            train = [safe_text(k) for k in g.outputs if k in g.train_outputs]
+            text = (f"network {safe_text(g.name)} ({safe_text(g.file)}): input {fmt(g.input_shape)} -> {outs}"
+                    + (f" ({', '.join(train)} in training only)" if train else "") + f"; {g.params:,} parameters.")
+        else:
+            paths = [i.path for i in cd.instances]
+            shown = ", ".join(paths[:4]) + (f", ... ({len(paths)} in all)" if len(paths) > 4 else "")
+            what = f"block {c.scope.name}" if c.kind == "block" and c.scope is not None else "sequence"
+            text = f"{what}: {shown}"
+        return "\n    ".join(textwrap.wrap(text, 100)) + ("\n    " if len(text) > 100 else "")
+
+
+def _literal_table(per_instance: list[list[tuple[str, Any]]]) -> tuple[list[tuple[str, ...]], list[list[Any]]]:
+    """Where each literal sits (from the first instance) and every instance's literal values, in order."""
+    hints: list[tuple[str, ...]] = []
+    vectors: list[list[Any]] = []
+    for i, items in enumerate(per_instance):
+        found: list[tuple[tuple[str, ...], Any]] = []
+        for name, e in items:
+            _lits(e, (name,), found)
+        vectors.append([v for _, v in found])
+        if i == 0:
+            hints = [h for h, _ in found]
+    if any(len(v) != len(hints) for v in vectors):
+        raise CompileError("instances of one generated class differ in structure")
+    return hints, vectors
 
 
 def _lits(e: Any, where: tuple[str, ...], out: list[tuple[tuple[str, ...], Any]]) -> None:
@@ -355,116 +346,7 @@ def _dict_literal(kw: dict[str, Any]) -> str:
     return "{" + ", ".join(f"{k!r}: {render_literal(v)}" for k, v in kw.items()) + "}"
 
 
-# ---------------------------------------------------------------- forward
-
-
-def forward_lines(graph: Graph, c: Container, is_root: bool) -> list[str]:
-    """The forward method of a container: one line per child, in order, wired by variables."""
-    stmts = c.children
-    ret = len(stmts)
-    uses: dict[str, set[int]] = {}
-    for i, ch in enumerate(stmts):
-        for v in ch.inputs:
-            uses.setdefault(v, set()).add(i)
-    for v in c.outputs:
-        uses.setdefault(v, set()).add(ret)
-    names: dict[str, str] = {}
-    holds: dict[str, str] = {}  # chain variable -> value it holds
-    taken: set[str] = set()
-
-    def fresh(label: str) -> str:
-        base = label if var_ok(label) else f"x{label}" if label[:1].isdigit() else f"{label}_"
-        base = re.sub(r"\W", "_", base)
-        name, n = base, 1
-        while name in taken or not var_ok(name):
-            n += 1
-            name = f"{base}_{n}"
-        taken.add(name)
-        return name
-
-    def last_use(v: str) -> int:
-        return max(uses.get(v, {-1}))
-
-    def guarded(ch: Leaf | Container) -> bool:
-        """Runs under `if self.training:` (the container itself runs in both modes)."""
-        return ch.train_only and not c.train_only
-
-    def guarded_before(k: int) -> bool:
-        return k < len(stmts) and guarded(stmts[k])
-
-    params = []
-    for k, v in enumerate(c.inputs):
-        name = "x" if k == 0 else f"x{k}"
-        names[v] = name
-        taken.add(name)
-        if name in _CHAIN_VARS:
-            holds[name] = v
-        params.append(name)
-    body: list[str] = []
-    pre: list[str] = []
-    training = False
-    for i, ch in enumerate(stmts):
-        outs = ch.outputs
-        targets = []
-        for v in outs:
-            chainable = len(outs) == 1 and uses.get(v) == {i + 1} and guarded(ch) == guarded_before(i + 1)
-            free = [cv for cv in _CHAIN_VARS if cv not in holds or last_use(holds[cv]) <= i]
-            if chainable and free:
-                names[v] = free[0]
-                holds[free[0]] = v
-            elif v == outs[0]:
-                names[v] = fresh(ch.name)
-            else:
-                names[v] = fresh((v[len(c.path) + 1:] if c.path else v).replace(".", "_"))
-            targets.append(names[v])
-        call = f"{_self_attr(ch.name)}({', '.join(names[v] for v in ch.inputs)})"
-        comment = f"  # {ch.node.kind}" if isinstance(ch, Leaf) and not attr_ok(ch.name) else ""
-        if guarded(ch) != training:
-            training = guarded(ch)
-            if training:
-                body.append("        if self.training:")
-        indent = "            " if training else "        "
-        body.append(f"{indent}{', '.join(targets)} = {call}{comment}")
-    for v in c.outputs:
-        if not is_root and not c.train_only and graph.nodes[v].train_only:
-            pre.append(f"        {names[v]} = None  # computed in training only")
-    lines = [f"    def forward(self, {', '.join(params)}):", *pre, *body]
-    if is_root:
-        lines += _root_return(graph, names)
-    else:
-        lines.append(f"        return {', '.join(names[v] for v in c.outputs)}")
-    return lines
-
-
-def _root_return(graph: Graph, names: dict[str, str]) -> list[str]:
-    always = [(k, v) for k, v in graph.outputs.items() if k not in graph.train_outputs]
-    train = [(k, v) for k, v in graph.outputs.items() if k in graph.train_outputs]
-
-    def pairs(items: list[tuple[str, str]]) -> str:
-        return ", ".join(f"{k!r}: {names[v]}" for k, v in items)
-
-    if graph.implicit_output:
-        (_, out), = always
-        if not train:
-            return [f"        return {names[out]}"]
-        return ["        if self.training:", f"            return {{{pairs(always + train)}}}",
-                f"        return {names[out]}"]
-    if not train:
-        return [f"        return {{{pairs(always)}}}"]
-    lines = [f"        outputs = {{{pairs(always)}}}", "        if self.training:"]
-    lines += [f"            outputs[{k!r}] = {names[v]}" for k, v in train]
-    return [*lines, "        return outputs"]
-
-
-def _self_attr(name: str) -> str:
-    return f"self.{name}" if attr_ok(name) else f'getattr(self, "{name}")'
-
-
 # ---------------------------------------------------------------- names
-
-
-def var_ok(name: str) -> bool:
-    return name.isidentifier() and not keyword.iskeyword(name) and name not in _RESERVED_VARS
 
 
 def camel(name: str) -> str:
@@ -482,7 +364,7 @@ def base_name(c: Container) -> str:
 
 
 def _unreserved(name: str) -> str:
-    return name + "Net" if name in _RESERVED_CLASSES or name in _RESERVED_VARS else name
+    return name + "Net" if name in _RESERVED_CLASSES or name in RESERVED_VARS else name
 
 
 def safe_text(text: str) -> str:

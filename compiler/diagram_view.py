@@ -278,11 +278,35 @@ def _run_name(first: str, last: str) -> str:
 
 
 # ---------------------------------------------------------------- edges
+def drawn_inputs(g: Graph) -> dict[str, tuple[str, ...]]:
+    """Each node's inputs as drawn: a concat that repeats an earlier concat's inputs reads that concat.
+
+    concat(x, o1, ..., ok) equals concat(concat(x, o1, ..., oj), o(j+1), ..., ok), so
+    DenseNet's all-to-all wiring (O(n^2) edges, too many for dot to lay out) draws
+    as a ladder of concats, each reading the one before and one new output.
+    """
+    seen: dict[tuple[str, ...], str] = {}
+    out: dict[str, tuple[str, ...]] = {}
+    for n in g.nodes.values():
+        ins = n.inputs
+        if n.op.kind == "concat" and len(ins) > 2:
+            for cut in range(len(ins) - 1, 1, -1):
+                prev = seen.get(ins[:cut])
+                if prev is not None:
+                    ins = (prev, *ins[cut:])
+                    break
+        if n.op.kind == "concat":
+            seen.setdefault(n.inputs, n.id)
+        out[n.id] = ins
+    return out
+
+
 def _edges(g: Graph, boxes: dict[str, Box], box_of: dict[str, str]) -> list[Edge]:
     folded: dict[tuple[str, str], Edge] = {}
+    inputs = drawn_inputs(g)
     for n in g.nodes.values():
         dst = box_of[n.id]
-        for src_id in n.inputs:
+        for src_id in inputs[n.id]:
             src = box_of[src_id]
             if src == dst:
                 continue

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 import html
 import os
+import secrets
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -133,11 +133,18 @@ def edge_label(edge: Edge) -> str:
     return text + (", ..." if len(shapes) > 3 else "")
 
 
-def title_label(g: Graph, depth: int | None) -> str:
-    level = "full" if depth is None else f"depth {depth}"
+def title_label(view: View) -> str:
+    """Network name; input, params, MACs and level; then the legend, in one HTML table."""
+    g = view.graph
+    level = "full" if view.depth is None else f"depth {view.depth}"
     line = (f"input {fmt_shape(g.input_shape)}  |  {g.params:,} params  |  "
             f"{fmt_count(g.macs)} MACs  |  {level}")
-    return f'<<FONT POINT-SIZE="16"><B>{_e(g.name)}</B></FONT><BR/>{_e(line)}>'
+    cells = _legend_cells(view)
+    return (f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">'
+            f'<TR><TD><FONT POINT-SIZE="16"><B>{_e(g.name)}</B></FONT></TD></TR>'
+            f'<TR><TD>{_e(line)}</TD></TR>'
+            f'<TR><TD><TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR></TABLE>'
+            f'</TD></TR></TABLE>>')
 
 
 # ---------------------------------------------------------------- graphviz
@@ -168,10 +175,10 @@ def _edge_attrs(edge: Edge, rankdir: str) -> dict[str, str]:
     styles = []
     if edge.skip:
         attrs.update(color=SKIP_COLOR, fontcolor=SKIP_COLOR, penwidth="1.6")
-        if rankdir == "LR" and edge.span > 3:
-            attrs["constraint"] = "false"
+        if rankdir == "LR":
+            attrs.update(weight="8", tailport="n", headport="n")
     else:
-        attrs["weight"] = "4"
+        attrs["weight"] = "1" if rankdir == "LR" else "4"
     if edge.train_only:
         styles.append("dashed")
     if styles:
@@ -193,32 +200,31 @@ def _add_items(view: View, dot: graphviz.Digraph, items: list[Box | Cluster], cl
             _add_items(view, sub, it.items, scope.path)
 
 
-def _legend(view: View) -> str:
+def _legend_cells(view: View) -> str:
+    """One coloured cell per op family drawn, then blocks, skips and training-only parts if any."""
     families = {_family(view, b) for b in view.boxes.values()}
-    rows = [f'<TR><TD BGCOLOR="{FAMILY_COLORS[f]}"> </TD><TD ALIGN="LEFT">{f}</TD></TR>'
-            for f in FAMILY_COLORS if f in families]
+    cell = '<TD BGCOLOR="{}"><FONT POINT-SIZE="9">{}</FONT></TD>'
+    cells = [cell.format(FAMILY_COLORS[f], f) for f in FAMILY_COLORS if f in families]
     if families & {"block", "run"}:
-        rows.append(f'<TR><TD BGCOLOR="{BLOCK_COLOR}"> </TD><TD ALIGN="LEFT">block (x N: repeated)</TD></TR>')
+        cells.append(cell.format(BLOCK_COLOR, "block, x N repeated"))
     if any(e.skip for e in view.edges):
-        rows.append(f'<TR><TD><FONT COLOR="{SKIP_COLOR}">&#8594;</FONT></TD><TD ALIGN="LEFT">skip connection</TD></TR>')
-    if any(e.train_only for e in view.edges):
-        rows.append('<TR><TD>- -</TD><TD ALIGN="LEFT">training only</TD></TR>')
-    body = "".join(rows)
-    return (f'<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="2" CELLPADDING="3">'
-            f'<TR><TD COLSPAN="2"><B>legend</B></TD></TR>{body}</TABLE>>')
+        cells.append(f'<TD BORDER="0"><FONT POINT-SIZE="9" COLOR="{SKIP_COLOR}">&#8594; skip</FONT></TD>')
+    if any(b.train_only for b in view.boxes.values()):
+        cells.append('<TD STYLE="dashed"><FONT POINT-SIZE="9">training only</FONT></TD>')
+    return "".join(cells)
 
 
 def to_dot(view: View, rankdir: str = "TB") -> graphviz.Digraph:
     """A graphviz Digraph for a view."""
     dot = graphviz.Digraph(view.graph.name or "network")
-    dot.attr(rankdir=rankdir, label=title_label(view.graph, view.depth), labelloc="t", fontname=FONT,
+    dot.attr(rankdir=rankdir, label=title_label(view), labelloc="t", fontname=FONT,
              nodesep="0.25", ranksep="0.3", newrank="true", compound="true")
     dot.attr("node", fontname=FONT, fontsize="10", margin="0.12,0.04", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="8", arrowsize="0.6")
     _add_items(view, dot, view.items, "")
-    for e in view.edges:
+    # Skips first: dot then orders their chains first (on top in LR), so the main path dips under them.
+    for e in sorted(view.edges, key=lambda e: e.skip):
         dot.edge(e.src, e.dst, **_edge_attrs(e, rankdir))
-    dot.node("legend", _legend(view), shape="plaintext", fontsize="9")
     return dot
 
 
@@ -281,13 +287,14 @@ class Diagram:
 def write_atomic(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, then rename it over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # Not tempfile.mkstemp: its files are private (0600); this one gets the usual umask mode.
+    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
-        with os.fdopen(fd, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(data)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

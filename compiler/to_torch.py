@@ -25,7 +25,7 @@ import netspec
 from netspec.errors import SpecError
 from netspec.graph import Graph
 
-from . import deform, exprs, init, modules
+from . import deform, exprs, init
 from .codegen import Generator, Source
 
 _HEADER = '''"""{title}
@@ -36,13 +36,7 @@ Needs only torch: build it with `{name}()`, load weights with load_state_dict.
 
 from __future__ import annotations
 
-import math
-from collections import OrderedDict
-from typing import Any
-
-import torch
-import torch.nn.functional as F
-from torch import nn
+{imports}
 '''
 
 
@@ -68,13 +62,28 @@ def to_source(graph: Graph, class_name: str | None = None) -> str:
     """A standalone Python file defining the network as an nn.Module class (plus `Model`, an alias)."""
     src = generate(graph, class_name)
     title = f"{_safe(graph.name)}: a torch model generated from a netspec spec."
-    parts = [_HEADER.format(title=title, version=netspec.__version__, file=_safe(graph.file), name=src.class_name)]
+    parts = [_HEADER.format(title=title, version=netspec.__version__, file=_safe(graph.file), name=src.class_name,
+                            imports=_imports(src))]
     support = _support_source(src)
     if support:
         parts.append("# ---- support code, copied from netspec's compiler package ----\n\n\n" + support + "\n")
     parts.append("# ---- the network ----\n\n\n" + src.body)
     parts.append(f"\nModel = {src.class_name}\n")
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
+
+
+def _imports(src: Source) -> str:
+    """The import lines the file needs, in isort order."""
+    std = []
+    if src.uses_init or "DeformConv2d" in src.support:
+        std.append("import math")
+    if src.uses_ordered_dict:
+        std.append("from collections import OrderedDict")
+    if src.uses_init:
+        std.append("from typing import Any")
+    uses_f = any(re.search(r"\bF\.", inspect.getsource(exprs.SUPPORT[name])) for name in src.support)
+    third = ["import torch"] + (["import torch.nn.functional as F"] if uses_f else []) + ["from torch import nn"]
+    return "\n".join(std) + ("\n\n" if std else "") + "\n".join(third)
 
 
 def _namespace(name: str) -> dict[str, Any]:
@@ -130,7 +139,8 @@ def compile_cli(graph: Graph, args: argparse.Namespace) -> int:
             torch.save(model.state_dict(), out)
         except OSError as err:
             raise SpecError(f"cannot write {out}: {err.strerror}", None) from None
-        print(f"wrote {out}: state_dict of {graph.name}, {len(model.state_dict())} tensors, {graph.params:,} parameters")
+        tensors = len(model.state_dict())
+        print(f"wrote {out}: state_dict of {graph.name}, {tensors} tensors, {graph.params:,} parameters")
         return 0
     raise SpecError(f"don't know how to write '{out.name}'", None,
                     hint="use -o model.py for Python source or -o model.pt for a state_dict")
