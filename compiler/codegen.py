@@ -34,6 +34,7 @@ from netspec.ops import Shape
 from .exprs import SUPPORT, Call, CompileError, Lit, Named, Ref, describe, render, same
 from .forward import RESERVED_VARS, forward_lines, var_ok
 from .init import init_plan, tensor_exists
+from .inplace import inplace_nodes
 from .tree import Container, Leaf, attr_ok, build_tree
 
 # Module-level names of the generated file besides its classes.
@@ -85,6 +86,7 @@ class Generator:
         self.classes: dict[tuple[Any, ...], ClassDef] = {}
         self.of: dict[str, ClassDef] = {}  # container path -> its class
         self.names: set[str] = {self.root_name}
+        self.inplace = inplace_nodes(graph)
 
     # ------------------------------------------------------------ leaves
     def leaf_call(self, leaf: Leaf) -> Call:
@@ -100,7 +102,10 @@ class Generator:
             self.calls[key] = hit
         for target in ("weight", "bias"):
             self.has_tensor[(node.id, target)] = tensor_exists(hit[1], target)
-        return hit[0]
+        call = hit[0]
+        if node.id in self.inplace:
+            call = Call(call.func, list(call.args), [*call.kwargs, ("inplace", Lit(True))], list(call.names))
+        return call
 
     # ------------------------------------------------------------ containers
     def is_sequential(self, c: Container) -> bool:

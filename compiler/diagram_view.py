@@ -33,6 +33,14 @@ branches are never folded. A run needs at least two instances.
 The default depth is the deepest level whose view has at most `MAX_DEFAULT_BOXES`
 boxes (never below 0), so a small network is drawn in full and densenet201 or
 efficientnet_b7 as blocks.
+
+Edges. All graph edges between the same two boxes are drawn as one edge that
+lists the shapes it carries. A concat whose first inputs are exactly an earlier
+concat's inputs is drawn as reading that concat (the same tensor), so DenseNet's
+all-to-all wiring draws as a ladder of O(n) edges instead of O(n^2), which dot
+could not lay out in minutes. An edge is a skip when its source also feeds
+something nearer and it jumps more than one rank of the longest path
+(residual identity shortcuts, U-Net and dense concats); parallel branches are not.
 """
 
 from __future__ import annotations
@@ -228,7 +236,8 @@ class _Builder:
         if not isinstance(first, Box) or first.kind != "block":
             return [], [], i + 1
         sig = self.signature(first)
-        run, glue = [first], []
+        run: list[Box] = [first]
+        glue: list[Box] = []
         j = i + 1
         while True:
             k = j

@@ -56,22 +56,31 @@ class GlobalPool(nn.Module):
 
 
 class Elementwise(nn.Module):
-    """Sum ('add') or product ('mul') of any number of broadcastable tensors."""
+    """Sum ('add') or product ('mul') of any number of broadcastable tensors.
 
-    def __init__(self, kind: str) -> None:
+    With `inplace`, a sum accumulates into its first input (torchvision's `out += identity`);
+    the compiler sets it only where nothing else reads that tensor.
+    """
+
+    def __init__(self, kind: str, inplace: bool = False) -> None:
         super().__init__()
         if kind not in ("add", "mul"):
             raise ValueError(f"Elementwise kind must be 'add' or 'mul', not {kind!r}")
         self.kind = kind
+        self.inplace = inplace
 
     def forward(self, *xs: torch.Tensor) -> torch.Tensor:
         out = xs[0]
+        if self.inplace and self.kind == "add":
+            for x in xs[1:]:
+                out = out.add_(x)
+            return out
         for x in xs[1:]:
-            out = out + x if self.kind == "add" else out * x  # out of place: inputs may be saved for backward
+            out = out + x if self.kind == "add" else out * x
         return out
 
     def extra_repr(self) -> str:
-        return repr(self.kind)
+        return repr(self.kind) + (", inplace=True" if self.inplace else "")
 
 
 class Concat(nn.Module):

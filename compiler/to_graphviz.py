@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import graphviz
+import graphviz  # type: ignore[import-untyped]
 
 from netspec.errors import SpecError
 from netspec.graph import Graph
@@ -45,7 +45,7 @@ from .diagram_view import Box, Cluster, Edge, View, build_view, default_depth
 
 FORMATS = ("svg", "png", "pdf", "dot")
 INSTALL_HINT = ("install Graphviz (apt-get install graphviz, brew install graphviz, or conda install graphviz), "
-                "then: dot -Tsvg {dot} -o {image}")
+                "then: dot -T{fmt} {dot} -o {image}")
 
 FAMILY_COLORS = {
     "conv": "#a6cee3", "linear": "#b2df8a", "norm": "#fdbf6f", "activation": "#fb9a99",
@@ -140,11 +140,11 @@ def title_label(view: View) -> str:
     line = (f"input {fmt_shape(g.input_shape)}  |  {g.params:,} params  |  "
             f"{fmt_count(g.macs)} MACs  |  {level}")
     cells = _legend_cells(view)
+    legend = (f'<TR><TD><TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR>'
+              f'</TABLE></TD></TR>' if cells else "")
     return (f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">'
             f'<TR><TD><FONT POINT-SIZE="16"><B>{_e(g.name)}</B></FONT></TD></TR>'
-            f'<TR><TD>{_e(line)}</TD></TR>'
-            f'<TR><TD><TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR></TABLE>'
-            f'</TD></TR></TABLE>>')
+            f'<TR><TD>{_e(line)}</TD></TR>{legend}</TABLE>>')
 
 
 # ---------------------------------------------------------------- graphviz
@@ -218,7 +218,7 @@ def to_dot(view: View, rankdir: str = "TB") -> graphviz.Digraph:
     """A graphviz Digraph for a view."""
     dot = graphviz.Digraph(view.graph.name or "network")
     dot.attr(rankdir=rankdir, label=title_label(view), labelloc="t", fontname=FONT,
-             nodesep="0.25", ranksep="0.3", newrank="true", compound="true")
+             nodesep="0.25", ranksep="0.3", newrank="true")
     dot.attr("node", fontname=FONT, fontsize="10", margin="0.12,0.04", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="8", arrowsize="0.6")
     _add_items(view, dot, view.items, "")
@@ -241,13 +241,26 @@ class Diagram:
     def source(self) -> str:
         return str(self.dot.source)
 
-    def pipe(self, fmt: str) -> bytes:
-        """Lay out with `dot` and return the image bytes (raises SpecError without `dot`)."""
+    def pipe(self, fmt: str, dot_path: Path | None = None) -> bytes:
+        """Lay out with `dot` and return the image bytes.
+
+        Raises SpecError when `dot` is missing (after writing the source to `dot_path`,
+        if given) or fails.
+        """
         try:
             data: bytes = self.dot.pipe(format=fmt)
         except graphviz.ExecutableNotFound:
-            raise SpecError("the Graphviz 'dot' program is not installed, so no image can be drawn",
-                            hint=INSTALL_HINT.format(dot="FILE.dot", image=f"FILE.{fmt}")) from None
+            notes = []
+            if dot_path is not None:
+                write_atomic(dot_path, self.source.encode("utf-8"))
+                notes.append(f"wrote the diagram source to {dot_path}")
+            image = dot_path.with_suffix(f".{fmt}") if dot_path else f"FILE.{fmt}"
+            raise SpecError("the Graphviz 'dot' program is not installed, so no image can be drawn", notes=notes,
+                            hint=INSTALL_HINT.format(fmt=fmt, dot=dot_path or "FILE.dot", image=image)) from None
+        except graphviz.CalledProcessError as err:
+            stderr = err.stderr.decode("utf-8", "replace").strip() if isinstance(err.stderr, bytes) else ""
+            raise SpecError(f"Graphviz 'dot' failed: {stderr or err}",
+                            hint="save the diagram as .dot and report it as a netspec bug") from None
         return data
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -258,17 +271,7 @@ class Diagram:
             fmt = "dot"
         if fmt not in FORMATS:
             raise SpecError(f"cannot render to '{out.name}'", hint="use a .svg, .png, .pdf or .dot file name")
-        if fmt == "dot":
-            write_atomic(out, self.source.encode("utf-8"))
-            return out
-        try:
-            data = self.dot.pipe(format=fmt)
-        except graphviz.ExecutableNotFound:
-            dot_path = out.with_suffix(".dot")
-            write_atomic(dot_path, self.source.encode("utf-8"))
-            raise SpecError(f"the Graphviz 'dot' program is not installed, so {out.name} cannot be drawn",
-                            notes=[f"wrote the diagram source to {dot_path}"],
-                            hint=INSTALL_HINT.format(dot=dot_path, image=out)) from None
+        data = self.source.encode("utf-8") if fmt == "dot" else self.pipe(fmt, dot_path=out.with_suffix(".dot"))
         write_atomic(out, data)
         return out
 
@@ -351,6 +354,6 @@ def render_cli(graph: Graph, args: Any) -> int:
     depth = "full" if view.depth is None else view.depth
     print(f"wrote {out}: {len(view.boxes)} boxes, {len(view.edges)} edges (depth {depth})")
     if out.suffix.lower() in (".dot", ".gv") and shutil.which("dot") is None:
-        hint = INSTALL_HINT.format(dot=out, image=out.with_suffix(".svg"))
+        hint = INSTALL_HINT.format(fmt="svg", dot=out, image=out.with_suffix(".svg"))
         print(f"note: the Graphviz 'dot' program is not installed; to get an image, {hint}", file=sys.stderr)
     return 0
