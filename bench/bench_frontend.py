@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -24,14 +23,15 @@ NETSPEC = [PY, "-m", "netspec"]
 
 
 def run_process(cmd: list[str], repeat: int) -> tuple[float, float]:
-    """Median wall seconds and peak RSS (MiB) of a whole process."""
+    """Median wall seconds and peak RSS (MiB) of a whole process (the launcher adds ~20 ms)."""
     walls, rss = [], 0.0
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
+             "stderr=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
     for _ in range(repeat):
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t = time.perf_counter()
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        out = subprocess.run([PY, "-c", probe, *cmd], check=True, capture_output=True, text=True)
         walls.append(time.perf_counter() - t)
-        rss = max(rss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, before)
+        rss = max(rss, float(out.stdout.split()[-1]))
     return statistics.median(walls), rss / 1024
 
 

@@ -100,8 +100,9 @@ class Generator:
                 module = node.op.build(shapes)
             hit = (describe(module), module)
             self.calls[key] = hit
-        for target in ("weight", "bias"):
-            self.has_tensor[(node.id, target)] = tensor_exists(hit[1], target)
+        if (node.id, "weight") not in self.has_tensor:
+            for target in ("weight", "bias"):
+                self.has_tensor[(node.id, target)] = tensor_exists(hit[1], target)
         call = hit[0]
         if node.id in self.inplace:
             call = Call(call.func, list(call.args), [*call.kwargs, ("inplace", Lit(True))], list(call.names))

@@ -11,6 +11,7 @@ CompileError: no object is ever written out by `repr` alone.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from dataclasses import dataclass, field
@@ -103,7 +104,7 @@ def describe(module: nn.Module) -> Call:
             return Call("nn.Sequential", [describe(m) for _, m in children], names=["" for _ in children])
         return Call("nn.Sequential", [Named([(n, describe(m)) for n, m in children])], names=["modules"])
     call = Call(func_name(cls))
-    for p in list(inspect.signature(cls.__init__).parameters.values())[1:]:
+    for p in _init_params(cls):
         if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in ("device", "dtype"):
             continue
         if not hasattr(module, p.name):
@@ -120,6 +121,11 @@ def describe(module: nn.Module) -> Call:
         elif not _same(value, p.default):
             call.kwargs.append((p.name, Lit(value)))
     return call
+
+
+@functools.cache
+def _init_params(cls: type) -> list[inspect.Parameter]:
+    return list(inspect.signature(cls.__init__).parameters.values())[1:]
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -7,7 +7,10 @@
 
 from __future__ import annotations
 
+import gc
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -191,9 +194,23 @@ def build(loaded: LoadedFile, name: str | None, params: dict[str, Any], input_sh
 
 def load(spec: str, input: Shape | None = None, limits: Limits | None = None, **params: Any) -> Graph:
     """Check a spec and return its Graph: `load("resnet50", num_classes=10)`."""
-    path, name = resolve(spec)
-    loaded = Loader().load(path)
-    return build(loaded, name, params, tuple(input) if input is not None else None, limits)
+    with _no_gc():
+        path, name = resolve(spec)
+        loaded = Loader().load(path)
+        return build(loaded, name, params, tuple(input) if input is not None else None, limits)
+
+
+@contextmanager
+def _no_gc() -> Iterator[None]:
+    """Pause the cyclic GC: parse trees and graphs are acyclic-ish and large, and full
+    collections while they grow make checking big specs superlinear."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def load_text(text: str, name: str | None = None, file: str = "<string>", input: Shape | None = None,

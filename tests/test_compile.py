@@ -9,6 +9,8 @@ init rules, names, training.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 import torchvision
@@ -208,3 +210,50 @@ def test_compiled_module_prints_and_repeats() -> None:
     assert type(model.layer1[1]) is type(model.layer3[5])
     assert type(model.layer1[0]) is not type(model.layer1[1])
     assert "(downsample): Sequential" in repr(model)
+
+
+INPLACE_SPEC = """
+network n() {
+  input 3x8x8
+  a: conv 4 k=3 p=1
+  b: relu                # in place: a fresh conv output read once
+  c: conv 4 k=1
+  d: sigmoid
+  e: relu                # not: sigmoid's backward reads its output
+  f: relu                # not: nor may relu's
+  g: conv 4 k=1
+  h: add @c              # in place into g
+  i: add @c              # in place into h
+  q: @c -> add @i        # not: c is read three times
+  gp: @i -> global_pool
+  j: @i -> conv 4 k=1
+  k: add @gp             # in place into j, the broadcast operand second
+  l: global_pool
+  m: add @k              # not: the first operand would need broadcasting
+  output feat: conv 4 k=1
+  n: relu                # not: feat is a network output
+  flatten
+  o: relu                # not: flatten returns a view
+  output logits: linear 3
+}
+"""
+
+
+def test_inplace_only_where_safe_and_gradients_unchanged() -> None:
+    from compiler.inplace import inplace_nodes
+
+    graph = netspec.load_text(INPLACE_SPEC)
+    assert inplace_nodes(graph) == {"b", "h", "i", "k"}
+    torch.manual_seed(0)
+    model = compile_graph(graph)
+    reference = copy.deepcopy(model)
+    for m in reference.modules():
+        if hasattr(m, "inplace"):
+            m.inplace = False
+    x = torch.randn(2, 3, 8, 8)
+    grads = []
+    for net in (model, reference):
+        out = net(x)
+        (out["logits"].sum() + out["feat"].square().sum()).backward()
+        grads.append([p.grad for p in net.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))
