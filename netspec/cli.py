@@ -93,6 +93,7 @@ def _default_text(p: Any) -> str | None:
 
 
 def cmd_ops(args: argparse.Namespace) -> int:
+    from .docgen import type_text
     from .ops import OPS
 
     kinds = [args.name] if args.name else sorted(OPS)
@@ -103,19 +104,12 @@ def cmd_ops(args: argparse.Namespace) -> int:
             raise SpecError(f"unknown op '{kind}'", None, hint=did_you_mean(kind, OPS))
         cls = OPS[kind]
         print(f"{kind}: {cls.doc}")
-        if args.name or True:
-            for name, f in cls.model_fields.items():
-                alias = f" ({f.alias})" if f.alias else ""
-                default = "required" if f.is_required() else f"default {f.default!r}"
-                pos = " [positional]" if name in cls.positional else ""
-                print(f"    {name}{alias}: {_type_text(f.annotation)}, {default}{pos}")
+        for name, f in cls.model_fields.items():
+            alias = f" ({f.alias})" if f.alias else ""
+            default = "required" if f.is_required() else f"default {f.default!r}"
+            pos = " [positional]" if name in cls.positional else ""
+            print(f"    {name}{alias}: {type_text(f.annotation).replace(chr(92), '')}, {default}{pos}")
     return 0
-
-
-def _type_text(t: Any) -> str:
-    text = str(t).replace("typing.", "").replace("Annotated[int, Strict(strict=True)]", "int")
-    text = text.replace("Annotated[bool, Strict(strict=True)]", "bool").replace("netspec.ops.base.", "")
-    return text.replace("<class '", "").replace("'>", "")
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -17,7 +17,8 @@ END = "<!-- ops:end -->"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
 
 
-def _type(t: Any) -> str:
+def type_text(t: Any) -> str:
+    """A readable type for docs and `netspec ops` (markdown pipes escaped)."""
     text = str(t).replace("typing.", "").replace("Annotated[int, Strict(strict=True), FieldInfo(annotation=NoneType, required=True, metadata=[Gt(gt=0), Le(le=65536)])]", "int>0")
     text = text.replace("Annotated[int, Strict(strict=True), FieldInfo(annotation=NoneType, required=True, metadata=[Ge(ge=0), Le(le=65536)])]", "int>=0")
     text = text.replace("Annotated[int, Strict(strict=True)]", "int").replace("Annotated[bool, Strict(strict=True)]", "bool")
@@ -37,7 +38,7 @@ def op_table() -> str:
             if name in cls.positional:
                 label = f"**{label}**"
             default = "required" if f.is_required() else repr(f.default)
-            params.append(f"{label}: `{_type(f.annotation)}` = {default}")
+            params.append(f"{label}: `{type_text(f.annotation)}` = {default}")
         lo, hi = cls.inputs
         inputs = str(lo) if lo == hi else f"{lo}+" if hi is None else f"{lo}-{hi}"
         weighted = " (weights: `init=`, `bias_init=`)" if "init" in cls.model_fields else ""

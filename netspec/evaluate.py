@@ -87,13 +87,13 @@ class Evaluator:
         env.tensor = self._tensor_value
         root = Frame("", None)
         g.scopes[""] = Scope("", "network", name, span, dict(args))
-        final = self._body(body, root, env, None)
-        if g.input_shape == ():
+        start = None
+        if not any(isinstance(s, A.Input) for s in body):
             if input_override is None:
                 raise SpecError(f"network '{name}' declares no input", span,
                                 hint="add a line such as 'input 3x224x224', or pass --input")
-            self._make_input(input_override, span)
-            final = self._body(body, Frame("", None), env, None) if not g.layers() else final
+            start = self._make_input(input_override, span)
+        final = self._body(body, root, env, start)
         if final is None:
             raise SpecError(f"network '{name}' has no layers", span)
         if not any(o not in g.train_outputs for o in g.outputs):
@@ -461,7 +461,9 @@ class Evaluator:
         if not outs:
             raise SpecError(f"'{t.merge}' has no branches", t.span)
         out = self._merge(t.merge, outs, target, t)
-        return self._close(frame, name, target, out) or out if name is not None else out
+        if name is not None:
+            self._close(frame, name, target, out)
+        return out
 
     def _branches(self, stmts: tuple[A.Stmt, ...], frame: Frame, env: Env, x: str, outs: list[str]) -> None:
         """Run each layer statement on the same input x, collecting results (loops and ifs expand)."""

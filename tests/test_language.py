@@ -169,3 +169,8 @@ def test_front_end_does_not_import_torch() -> None:
     out = subprocess.run([sys.executable, "-c", code, str(DATA / "resnet_mini.net")],
                          capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "11689512"
+
+
+def test_input_override_supplies_a_missing_input_statement() -> None:
+    g = load_text("network n() {\n  conv 4 k=3\n}\n", input=(3, 16, 16))
+    assert g.nodes["0"].shape == (4, 14, 14)
