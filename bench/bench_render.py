@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TypeVar
 
 import netspec
-from compiler.diagram_view import View
-from compiler.to_graphviz import Diagram, make_view
+from netspec.compiler.diagram_view import View
+from netspec.compiler.to_graphviz import Diagram, make_view
 
 ROWS = [("densenet201", None), ("efficientnet_b7", None), ("resnet50", None), ("googlenet", 1),
         ("densenet201", "full"), ("efficientnet_b7", "full")]

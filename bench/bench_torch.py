@@ -25,7 +25,7 @@ import torch
 import torchvision
 
 import netspec
-from compiler.to_torch import compile_graph, module_class
+from netspec.compiler.to_torch import compile_graph, module_class
 
 MODELS = ["resnet50", "densenet121", "efficientnet_b0", "vgg16"]
 

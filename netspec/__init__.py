@@ -22,7 +22,7 @@ __version__ = "0.1.0"
 
 def compile(spec: str | Graph, **params: Any) -> nn.Module:
     """Compile a spec (or a checked Graph) into a torch.nn.Module."""
-    from compiler.to_torch import compile_graph
+    from netspec.compiler.to_torch import compile_graph
 
     graph = spec if isinstance(spec, Graph) else load(spec, **params)
     return compile_graph(graph)
@@ -30,6 +30,6 @@ def compile(spec: str | Graph, **params: Any) -> nn.Module:
 
 def render(spec: str | Graph, **kwargs: Any) -> Any:
     """Render a spec as a diagram (see compiler.to_graphviz.render)."""
-    from compiler.to_graphviz import render as _render
+    from netspec.compiler.to_graphviz import render as _render
 
     return _render(spec, **kwargs)

@@ -136,13 +136,13 @@ def cmd_summary(args: argparse.Namespace) -> int:
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from compiler.to_torch import compile_cli
+    from netspec.compiler.to_torch import compile_cli
 
     return compile_cli(load_graph(args), args)
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from compiler.to_graphviz import render_cli
+    from netspec.compiler.to_graphviz import render_cli
 
     return render_cli(load_graph(args), args)
 

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 import netspec
-from compiler.exprs import SUPPORT
-from compiler.to_torch import compile_graph, generate, to_source
+from netspec.compiler.exprs import SUPPORT
+from netspec.compiler.to_torch import compile_graph, generate, to_source
 from netspec.cli import main
 from netspec.library import library_index
 

@@ -16,7 +16,7 @@ import torch
 import torchvision
 
 import netspec
-from compiler.to_torch import compile_graph, module_class
+from netspec.compiler.to_torch import compile_graph, module_class
 from netspec.errors import SpecError
 from netspec.library import library_index
 
@@ -240,7 +240,7 @@ network n() {
 
 
 def test_inplace_only_where_safe_and_gradients_unchanged() -> None:
-    from compiler.inplace import inplace_nodes
+    from netspec.compiler.inplace import inplace_nodes
 
     graph = netspec.load_text(INPLACE_SPEC)
     assert inplace_nodes(graph) == {"b", "h", "i", "k"}

@@ -9,7 +9,7 @@ import torchvision
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compiler.deform import DeformConv2d, deform_conv2d
+from netspec.compiler.deform import DeformConv2d, deform_conv2d
 
 
 def _inputs(b, c, h, w, c_out, k, s, p, d, g, og, modulated, seed=0, scale=2.0):

@@ -19,7 +19,7 @@ import torch.multiprocessing as mp
 from test_codegen import ZOO
 
 import netspec
-from compiler.to_torch import compile_graph
+from netspec.compiler.to_torch import compile_graph
 
 TINY = """
 block res(c) {

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 import torchvision
 from torchvision.models.convnext import LayerNorm2d
 
-from compiler.exprs import SUPPORT, describe, render
-from compiler.modules import ChannelLayerNorm, Concat, Crop, Elementwise, GlobalPool, Pad, StochasticDepth, Upsample
+from netspec.compiler.exprs import SUPPORT, describe, render
+from netspec.compiler.modules import ChannelLayerNorm, Concat, Crop, Elementwise, GlobalPool, Pad, StochasticDepth, Upsample
 from netspec.ops import OPS
 
 

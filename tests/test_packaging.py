@@ -19,7 +19,8 @@ def test_wheel_contains_and_finds_the_library(tmp_path: Path) -> None:
         names = z.namelist()
         z.extractall(site)
     assert "netspec/_specs/resnet.net" in names and "netspec/grammar.lark" in names
-    assert any(n.startswith("compiler/") for n in names)
+    assert any(n.startswith("netspec/compiler/") for n in names)
+    assert not any(n.startswith("compiler/") for n in names)  # no generic top-level package
     code = ("import netspec, netspec.library as L; assert '_specs' in str(L.library_dir()), L.library_dir(); "
             "print(netspec.load('resnet50').params)")
     out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],

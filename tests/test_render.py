@@ -16,9 +16,9 @@ import graphviz  # type: ignore[import-untyped]
 import pytest
 
 import netspec
-from compiler import to_graphviz
-from compiler.diagram_view import MAX_DEFAULT_BOXES, View, build_view, default_depth, drawn_inputs, max_depth
-from compiler.to_graphviz import Diagram, fmt_shape, render
+from netspec.compiler import to_graphviz
+from netspec.compiler.diagram_view import MAX_DEFAULT_BOXES, View, build_view, default_depth, drawn_inputs, max_depth
+from netspec.compiler.to_graphviz import Diagram, fmt_shape, render
 from netspec.cli import main
 from netspec.graph import Graph
 from netspec.library import library_index
@@ -344,7 +344,7 @@ def test_interrupted_write_leaves_old_file_alone(tmp_path: Path, monkeypatch: py
     def disk_full(src: object, dst: object) -> None:  # the data is written, the rename never happens
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("compiler.to_graphviz.os.replace", disk_full)
+    monkeypatch.setattr("netspec.compiler.to_graphviz.os.replace", disk_full)
     with pytest.raises(OSError):
         render("resnet18").save(out)
     assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.dot"]

@@ -18,7 +18,7 @@ import torchvision
 from torchvision.models import segmentation
 
 import netspec
-from compiler.to_torch import module_class
+from netspec.compiler.to_torch import module_class
 
 # library name -> (torchvision builder, its kwargs, input size)
 SMALL = {

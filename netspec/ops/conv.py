@@ -204,7 +204,7 @@ class DeformConv(Conv):
         return super().count_macs(ins, out) + out[1] * out[2] * self._aux_channels() * ins[0][0] * k[0] * k[1]
 
     def build(self, ins: list[Shape]) -> Any:
-        from compiler.deform import DeformConv2d
+        from netspec.compiler.deform import DeformConv2d
 
         k, s, d = self._sizes()
         return DeformConv2d(

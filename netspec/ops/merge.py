@@ -34,7 +34,7 @@ class _Elementwise(Op):
         return out
 
     def build(self, ins: list[Shape]) -> Any:
-        from compiler.modules import Elementwise
+        from netspec.compiler.modules import Elementwise
 
         return Elementwise(self.kind)
 
@@ -90,6 +90,6 @@ class Concat(Op):
         return (sum(s[0] for s in ins), *first[1:])
 
     def build(self, ins: list[Shape]) -> Any:
-        from compiler.modules import Concat as Module
+        from netspec.compiler.modules import Concat as Module
 
         return Module()

@@ -101,7 +101,7 @@ class StochasticDepth(Op):
     mode: Literal["row", "batch"] = "row"
 
     def build(self, ins: list[Shape]) -> Any:
-        from compiler.modules import StochasticDepth as Module
+        from netspec.compiler.modules import StochasticDepth as Module
 
         return Module(self.p, self.mode)
 

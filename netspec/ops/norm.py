@@ -73,6 +73,6 @@ class LayerNorm(ParamOp):
         return 2 * ins[0][0] if self.affine else 0
 
     def build(self, ins: list[Shape]) -> Any:
-        from compiler.modules import ChannelLayerNorm
+        from netspec.compiler.modules import ChannelLayerNorm
 
         return ChannelLayerNorm(ins[0][0], self.eps, self.affine)

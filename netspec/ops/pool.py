@@ -158,6 +158,6 @@ class GlobalPool(Op):
         return f"global {self.mode}pool"
 
     def build(self, ins: list[Shape]) -> Any:
-        from compiler.modules import GlobalPool as Module
+        from netspec.compiler.modules import GlobalPool as Module
 
         return Module(self.mode, self.keepdim)

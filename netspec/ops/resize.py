@@ -60,7 +60,7 @@ class Upsample(Op):
         return f"upsample {how} {self.mode}"
 
     def build(self, ins: list[Shape]) -> Any:
-        from compiler.modules import Upsample as Module
+        from netspec.compiler.modules import Upsample as Module
 
         size = pair(self.size) if self.size is not None else None
         return Module(self.scale, size, self.mode, self.align_corners)
@@ -95,7 +95,7 @@ class Crop(Op):
         return (c, th, tw)
 
     def build(self, ins: list[Shape]) -> Any:
-        from compiler.modules import Crop as Module
+        from netspec.compiler.modules import Crop as Module
 
         return Module(None if self.offset is None else pair(self.offset))
 
@@ -128,6 +128,6 @@ class Pad(Op):
         return (c, ho, wo)
 
     def build(self, ins: list[Shape]) -> Any:
-        from compiler.modules import Pad as Module
+        from netspec.compiler.modules import Pad as Module
 
         return Module(self.amounts(), self.mode, self.value)
