@@ -402,7 +402,9 @@ def _cache_path(grammar: str) -> str | bool:
         return False
     base = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(base):
-        home = os.path.expanduser("~")
+        home = os.environ.get("HOME")
+        if home is None:
+            home = os.path.expanduser("~")  # the password database
         if not os.path.isabs(home):
             return False
         base = os.path.join(home, ".cache")
