@@ -3,18 +3,22 @@
 Nodes compare by identity (eq=False): nothing compares trees, and skipping the
 generated __eq__/__hash__ keeps import time down.
 
-The parser builds these from lark's tree; the evaluator walks them. Nothing here
+The parser builds these during the LALR parse; the evaluator walks them. Nothing here
 knows about ops, shapes or torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class Span:
-    """Where a construct sits in its source: 1-based line and column, end exclusive."""
+class Span(NamedTuple):
+    """Where a construct sits in its source: 1-based line and column, end exclusive.
+
+    A named tuple rather than a dataclass: the parser makes one for nearly every
+    token, and a tuple is built in a third of the time of a frozen dataclass.
+    """
 
     file: str
     line: int

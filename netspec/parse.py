@@ -482,9 +482,11 @@ def _respan(expr: Any, span: A.Span) -> Any:
     """Give every node of a sub-parsed expression the span of its host token."""
     import dataclasses
 
+    if isinstance(expr, A.Span):
+        return expr
     if isinstance(expr, tuple):
         return tuple(_respan(e, span) for e in expr)
-    if not dataclasses.is_dataclass(expr) or isinstance(expr, A.Span):
+    if not dataclasses.is_dataclass(expr):
         return expr
     changes = {f.name: _respan(getattr(expr, f.name), span) for f in dataclasses.fields(expr)}
     changes["span"] = span if "span" in changes else None
