@@ -17,7 +17,6 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -26,48 +25,11 @@ import lark
 from lark import Lark, Token, Transformer
 
 from . import ast as A
+from . import lex
 from .errors import SOURCES, SpecError
+from .lex import Newlines, SharedScannerLexer, TooDeep
 
 MAX_FILE_BYTES = 4 << 20
-MAX_NESTING = 64
-
-_OPENERS = frozenset(("LPAR", "LSQB", "LBRACE"))
-_CLOSERS_T = frozenset(("RPAR", "RSQB", "RBRACE"))
-
-
-class _TooDeep(Exception):
-    """Raised by the post-lexer at the bracket that opens one level too many."""
-
-    def __init__(self, tok: Token) -> None:
-        super().__init__(tok)
-        self.tok = tok
-
-
-class _Newlines:
-    """Drop newlines inside ( ) and [ ], and after a trailing `->`; bound bracket nesting.
-
-    The bound is checked here, on real tokens (brackets in strings and comments do not
-    count), so it costs nothing extra and a 100,000-deep nesting stops at level 65.
-    """
-
-    always_accept = ("_NL",)
-
-    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        stack: list[str] = []
-        prev = ""
-        for tok in stream:
-            kind = tok.type
-            if kind == "_NL":
-                if (stack and stack[-1] != "LBRACE") or prev == "->":
-                    continue
-            elif kind in _OPENERS:
-                stack.append(kind)
-                if len(stack) > MAX_NESTING:
-                    raise _TooDeep(tok)
-            elif kind in _CLOSERS_T and stack:
-                stack.pop()
-            prev = tok.value
-            yield tok
 
 
 class _Body:
@@ -377,10 +339,11 @@ def _parser() -> Lark:
         grammar,
         parser="lalr",
         lexer="contextual",
-        postlex=_Newlines(),
+        postlex=Newlines(),
         maybe_placeholders=True,
         start=["start", "test"],
         transformer=_BUILDER,
+        _plugins={"ContextualLexer": SharedScannerLexer},
         cache=_cache_path(grammar),
     )
 
@@ -471,7 +434,7 @@ def _parse_expr(text: str, span: A.Span) -> A.Expr:
         expr: A.Expr = _run(text, span.file, "test")
     except lark.exceptions.UnexpectedInput as e:
         raise SpecError(f"bad expression '{{{text}}}' in name", span) from e
-    except _TooDeep:
+    except TooDeep:
         raise _nesting_error(span) from None
     except SpecError as e:  # e.g. a number too long: report it at the host token
         raise SpecError(e.message, span, hint=e.hint) from None
@@ -565,7 +528,7 @@ def _literal(term: str) -> str:
 
 
 def _nesting_error(span: A.Span) -> SpecError:
-    return SpecError(f"brackets nested deeper than {MAX_NESTING}", span, hint="split the expression or the block")
+    return SpecError(f"brackets nested deeper than {lex.MAX_NESTING}", span, hint="split the expression or the block")
 
 
 def parse(text: str, file: str = "<string>") -> A.Module:
@@ -581,7 +544,7 @@ def parse(text: str, file: str = "<string>") -> A.Module:
         items = _run(text, file, "start")
     except lark.exceptions.UnexpectedInput as e:
         raise _syntax_error(e, file, text) from None
-    except _TooDeep as e:
+    except TooDeep as e:
         tok = e.tok
         raise _nesting_error(A.Span(file, tok.line, tok.column, tok.line, tok.column + 1)) from None
     imports = tuple(i for i in items if isinstance(i, A.Import))

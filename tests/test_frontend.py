@@ -12,6 +12,7 @@ import pytest
 
 from netspec import SpecError
 from netspec import ast as A
+from netspec import lex
 from netspec import parse as P
 from netspec.ast import Span
 
@@ -47,10 +48,10 @@ def test_a_bracketed_operand_widens_its_parent_but_keeps_its_own_span() -> None:
 @pytest.mark.parametrize("opener,closer", [("(", ")"), ("[", "]")])
 def test_deep_nesting_is_a_located_error(opener: str, closer: str) -> None:
     depth = 100_000
-    with pytest.raises(SpecError, match=f"nested deeper than {P.MAX_NESTING}") as info:
+    with pytest.raises(SpecError, match=f"nested deeper than {lex.MAX_NESTING}") as info:
         _let(opener * depth + "1" + closer * depth)
     span = info.value.span
-    assert span is not None and (span.line, span.col) == (1, 9 + P.MAX_NESTING)
+    assert span is not None and (span.line, span.col) == (1, 9 + lex.MAX_NESTING)
 
 
 def test_deep_blocks_are_a_located_error() -> None:
@@ -67,7 +68,7 @@ def test_brackets_in_strings_and_comments_do_not_count() -> None:
 
 def test_parser_itself_does_not_recurse(monkeypatch: pytest.MonkeyPatch) -> None:
     """The LALR parse is a loop: with the bound lifted, depth costs no Python stack."""
-    monkeypatch.setattr(P, "MAX_NESTING", 10**6)
+    monkeypatch.setattr(lex, "MAX_NESTING", 10**6)
     assert _let("(" * 100_000 + "1" + ")" * 100_000).value == 1
     nested = _let("[" * 200 + "1" + "]" * 200)
     for _ in range(200):
@@ -165,3 +166,44 @@ def test_a_run_writes_its_cache_only_there(tmp_path: Path) -> None:
     assert out.stdout.startswith(str(folder))
     assert _mode(folder) == 0o700
     assert [p.name.startswith("grammar-") for p in folder.iterdir()] == [True]
+
+
+# ---------------------------------------------------------------- lexer
+
+PROBES = [
+    "import", "block", "blocks", "network", "let", "for", "in", "inx", "init", "input", "output", "repeat",
+    "residual", "dense", "if", "else", "not", "and", "or", "when", "shortcut", "train", "trainer", "x",
+    "name(", "name (", "if(", "a{i}:", "a{i} :", "a{i}", "3x224x224", "3x", "12", "1.5", ".5", "1e3", "1.",
+    '"s"', "'s'", '"open', "@a.b", "@", "->", "-", "+", "**", "*", "//", "/", "%", "==", "!=", "<=", "<",
+    ">", "=", "(", ")", "[", "]", "{", "}", ",", ";", ":", ".", "$", "?", "# c\nx", "\\\nx", "\n\n x",
+    " \t x", "",
+]
+
+
+def _tokens(lex_fn: object, state: int, text: str) -> object:
+    from lark.lexer import LexerState
+    from lark.utils import TextSlice
+
+    class Parser:
+        position = state
+
+    out: list[object] = []
+    try:
+        for tok in lex_fn(LexerState(TextSlice.cast_from(text)), Parser()):  # type: ignore[operator]
+            out.append((tok.type, tok.value, tok.line, tok.column, tok.end_line, tok.end_column, tok.end_pos))
+            if len(out) == 3:
+                break
+    except Exception as e:  # the same error, with the same expectations
+        out.append((type(e).__name__, str(e)))
+    return out
+
+
+def test_shared_scanner_gives_each_states_own_tokens() -> None:
+    from lark.lexer import ContextualLexer
+
+    lexer = P._parser().parser.lexer.lexer
+    assert isinstance(lexer, lex.SharedScannerLexer)
+    for state in lexer.lexers:
+        for text in PROBES:
+            stock = _tokens(lambda s, p: ContextualLexer.lex(lexer, s, p), state, text)
+            assert _tokens(lexer.lex, state, text) == stock, (state, text)
