@@ -13,6 +13,7 @@ sit at the spec's dotted paths, so `state_dict` keys are the spec's names
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import linecache
 import re
@@ -25,7 +26,8 @@ import netspec
 from netspec.errors import SpecError
 from netspec.graph import Graph
 
-from . import deform, exprs, init
+from netspec.ops.form import support_ref
+
 from .codegen import Generator, Source
 
 _HEADER = '''"""{title}
@@ -47,46 +49,61 @@ def generate(graph: Graph, class_name: str | None = None) -> Source:
     return Generator(graph, class_name).run()
 
 
+def _support_objects(src: Source) -> list[tuple[str, Any]]:
+    """The support objects the body uses (with what they need, needs first), as (name, object)."""
+    found: dict[str, Any] = {}
+
+    def add(module_name: str, name: str) -> None:
+        if name in found:
+            return
+        module = importlib.import_module(module_name)
+        for dep in getattr(module, "NEEDS", {}).get(name, ()):
+            add(module_name, dep)
+        found[name] = getattr(module, name)
+
+    for ref in src.support:
+        parsed = support_ref(ref)
+        assert parsed is not None
+        add(*parsed)
+    return list(found.items())
+
+
 def _support_source(src: Source) -> str:
-    """Copies of the support code the body uses, taken from this package's own source."""
-    objs: list[Any] = []
-    if "DeformConv2d" in src.support:
-        objs += [deform._pair2, deform.deform_conv2d]
-    objs += [exprs.SUPPORT[name] for name in src.support]
-    if src.uses_init:
-        objs += [init.init_tensor, init.apply_init]
-    return "\n\n\n".join(inspect.getsource(o).rstrip() for o in objs)
+    """Copies of the support code the body uses, taken from their modules' own source."""
+    return "\n\n\n".join(inspect.getsource(obj).rstrip() for _, obj in _support_objects(src))
 
 
 def to_source(graph: Graph, class_name: str | None = None) -> str:
     """A standalone Python file defining the network as an nn.Module class (plus `Model`, an alias)."""
     src = generate(graph, class_name)
     title = f"{_safe(graph.name)}: a torch model generated from a netspec spec."
-    parts = [_HEADER.format(title=title, version=netspec.__version__, file=_safe(graph.file), name=src.class_name,
-                            imports=_imports(src))]
     support = _support_source(src)
+    parts = [_HEADER.format(title=title, version=netspec.__version__, file=_safe(graph.file), name=src.class_name,
+                            imports=_imports(src, support))]
     if support:
-        parts.append("# ---- support code, copied from netspec's compiler package ----\n\n\n" + support + "\n")
+        parts.append("# ---- support code, copied from netspec ----\n\n\n" + support + "\n")
     parts.append("# ---- the network ----\n\n\n" + src.body)
     parts.append(f"\nModel = {src.class_name}\n")
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
 
 
-def _imports(src: Source) -> str:
+def _imports(src: Source, support: str) -> str:
     """The import lines the file needs, in isort order."""
+    text = src.body + support
     std = []
-    if src.uses_init or "DeformConv2d" in src.support:
+    if re.search(r"\bmath\.", text):
         std.append("import math")
     if src.uses_ordered_dict:
         std.append("from collections import OrderedDict")
-    if src.uses_init:
-        std.append("from typing import Any")
-    uses_f = any(re.search(r"\bF\.", inspect.getsource(exprs.SUPPORT[name])) for name in src.support)
-    third = ["import torch"] + (["import torch.nn.functional as F"] if uses_f else []) + ["from torch import nn"]
+    third = ["import torch"]
+    if re.search(r"\bF\.", text):
+        third.append("import torch.nn.functional as F")
+    third += [f"import {h}" for h in sorted(src.modules) if h not in ("nn", "F", "torch", "math")]
+    third.append("from torch import nn")
     return "\n".join(std) + ("\n\n" if std else "") + "\n".join(third)
 
 
-def _namespace(name: str) -> dict[str, Any]:
+def _namespace(name: str, src: Source) -> dict[str, Any]:
     import math
     from collections import OrderedDict
 
@@ -94,9 +111,11 @@ def _namespace(name: str) -> dict[str, Any]:
     import torch.nn.functional as F
 
     ns: dict[str, Any] = {"__name__": f"netspec.generated.{name}", "math": math, "OrderedDict": OrderedDict,
-                          "torch": torch, "nn": nn, "F": F, "apply_init": init.apply_init,
-                          "init_tensor": init.init_tensor, "deform_conv2d": deform.deform_conv2d}
-    ns.update(exprs.SUPPORT)
+                          "torch": torch, "nn": nn, "F": F}
+    for head in src.modules:
+        if head not in ns:
+            ns[head] = importlib.import_module(head)
+    ns.update(_support_objects(src))
     return ns
 
 
@@ -105,7 +124,7 @@ def module_class(graph: Graph, class_name: str | None = None) -> type[nn.Module]
     src = generate(graph, class_name)
     filename = f"<netspec {_safe(graph.name)}>"
     linecache.cache[filename] = (len(src.body), None, src.body.splitlines(True), filename)
-    ns = _namespace(_safe(graph.name).replace(".", "_"))
+    ns = _namespace(_safe(graph.name).replace(".", "_"), src)
     exec(compile(src.body, filename, "exec"), ns)  # noqa: S102  (our generated code: identifiers and literals)
     cls: type[nn.Module] = ns[src.class_name]
     cls.netspec_source = src.body  # type: ignore[attr-defined]
