@@ -281,7 +281,8 @@ class Generator:
             shapes = {self.skeleton(e) for e in s.exprs if e is not None}
             if len(shapes) != 1:
                 return None
-            trains = {m.train_only for m in s.members if m is not None}
+            trains = {m.train_only and not c.train_only for m, c in zip(s.members, members, strict=True)
+                      if m is not None}
             if len(trains) != 1:
                 return None
             s.train_only = trains.pop()
@@ -526,7 +527,7 @@ class Generator:
             lines.append(Line(s.name, list(s.inputs), s.n_out, e if isinstance(e, CallExpr) else None, optional,
                               s.train_only, label))
         is_root = cd.first is self.tree
-        guard_all = cd.first.train_only
+        guard_all = False  # slots carry train_only relative to their container
         if is_root:
             return forward_lines(lines, len(cd.first.inputs), cd.outputs, lambda names: self.root_return(cd, names),
                                  guard_all)

@@ -174,3 +174,66 @@ def _write(path: Path, text: str) -> None:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^\w./:+\- ]", "?", str(text))
+
+
+def op_function(op: Any, shapes: list[Any], training: bool = False) -> tuple[nn.Module | None, Any]:
+    """One op as (its module or None, a function of its input tensors), from its torch form.
+
+    For tests and tools that run a single op (the registry-driven shape tests): the
+    same form records the code generator writes, evaluated directly.
+    """
+    from netspec.ops.form import Alias, Call, In, Infix, Ins
+
+    def resolve(ref: str) -> Any:
+        found = support_ref(ref)
+        if found is not None:
+            return getattr(importlib.import_module(found[0]), found[1])
+        import torch
+        import torch.nn.functional as F
+
+        head, _, rest = ref.partition(".")
+        obj: Any = {"nn": nn, "F": F, "torch": torch}.get(head) or importlib.import_module(head)
+        for part in rest.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    form = op.module(shapes)
+    call = op.call(shapes)
+    if form is not None and (call is None or op.init_targets()):
+        module = resolve(form.cls)(*form.args, **dict(form.kwargs))
+        return module, lambda *xs: module(*xs)
+    if isinstance(call, Alias):
+        return None, lambda *xs: xs[0]
+    if isinstance(call, Infix):
+        def infix(*xs: Any) -> Any:
+            out = xs[0]
+            for x in xs[1:]:
+                out = out + x if call.op == "+" else out * x
+            return out
+        return None, infix
+    assert isinstance(call, Call)
+
+    def value(a: Any, xs: tuple[Any, ...]) -> Any:
+        if isinstance(a, Ins):
+            return list(xs)
+        if isinstance(a, In):
+            v = xs[a.index]
+            for m in re.finditer(r"\.(\w+)|\[(-?\d*):(-?\d*)\]|\[(-?\d+)\]", a.suffix):
+                if m.group(1):
+                    v = getattr(v, m.group(1))
+                elif m.group(4):
+                    v = v[int(m.group(4))]
+                else:
+                    v = v[int(m.group(2)) if m.group(2) else None:int(m.group(3)) if m.group(3) else None]
+            return v
+        return a
+
+    def run(*xs: Any) -> Any:
+        args = [value(a, xs) for a in call.args]
+        kwargs = {k: value(v, xs) for k, v in call.kwargs}
+        if call.training:
+            kwargs[call.training] = training
+        if call.func.startswith("."):
+            return getattr(args[0], call.func[1:])(*args[1:], **kwargs)
+        return resolve(call.func)(*args, **kwargs)
+    return None, run

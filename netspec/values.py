@@ -304,7 +304,12 @@ def _range(*args: int) -> tuple[int, ...]:
 
 def _init(scheme: str) -> Callable[..., Init]:
     def make(**kw: Any) -> Init:
-        return Init(scheme=scheme, args=tuple(sorted(kw.items())))  # type: ignore[arg-type]
+        from pydantic import ValidationError
+
+        try:
+            return Init(scheme=scheme, args=tuple(sorted(kw.items())))
+        except ValidationError as err:  # the scheme's own check: unknown argument, bad value
+            raise ValueError(str(err.errors()[0]["msg"]).removeprefix("Value error, ")) from None
     return make
 
 
