@@ -1,10 +1,11 @@
 # Two commands do everything:
 #   make demo   set up, then check, summarize, render and compile a shipped spec
 #   make test   set up, then run the test suite
+# For everyday work, `make test-fast` runs the front-end tests only (no torch modules built).
 SPEC ?= resnet50
 NETSPEC = .venv/bin/netspec
 
-.PHONY: setup demo test bench
+.PHONY: setup demo test test-fast bench
 
 setup:
 	@bash scripts/setup.sh
@@ -19,6 +20,9 @@ demo: setup
 
 test: setup
 	.venv/bin/python -m pytest
+
+test-fast: setup
+	.venv/bin/python -m pytest -m "not torch"
 
 bench: setup
 	.venv/bin/python bench/bench_frontend.py

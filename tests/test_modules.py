@@ -14,6 +14,8 @@ from netspec.compiler.exprs import SUPPORT, describe, render
 from netspec.compiler.modules import ChannelLayerNorm, Concat, Crop, Elementwise, GlobalPool, Pad, StochasticDepth, Upsample
 from netspec.ops import OPS
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 
 @pytest.mark.parametrize("mode", ["row", "batch"])
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])

@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 
 from netspec.ops import OPS, ShapeError
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 
 def _run(kind: str, params: dict, shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     op = OPS[kind](**params)
