@@ -111,13 +111,17 @@ class DeformConv2d(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, kh, kw))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
-        geometry = dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, dilation=self.dilation)
-        self.offset = nn.Conv2d(in_channels, 2 * offset_groups * kh * kw, **geometry)
-        self.mask = nn.Conv2d(in_channels, offset_groups * kh * kw, **geometry) if modulated else None
-        for conv in (self.offset, self.mask):
-            if conv is not None:
-                nn.init.zeros_(conv.weight)
-                nn.init.zeros_(conv.bias)
+        self.offset = self._zero_conv(2 * offset_groups * kh * kw)
+        self.mask = self._zero_conv(offset_groups * kh * kw) if modulated else None
+
+    def _zero_conv(self, out_channels: int) -> nn.Conv2d:
+        """A conv with this layer's geometry, weight and bias zero: offsets 0, mask logits 0."""
+        conv = nn.Conv2d(self.in_channels, out_channels, kernel_size=self.kernel_size, stride=self.stride,
+                         padding=self.padding, dilation=self.dilation)
+        nn.init.zeros_(conv.weight)
+        if conv.bias is not None:
+            nn.init.zeros_(conv.bias)
+        return conv
 
     def reset_parameters(self) -> None:
         """torch's Conv2d default: kaiming_uniform(a=sqrt(5)), bias U(+-1/sqrt(fan_in))."""
