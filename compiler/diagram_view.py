@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from netspec.graph import Graph, Scope
 from netspec.ops import Shape
@@ -242,8 +242,8 @@ class _Builder:
         while True:
             k = j
             between: list[Box] = []
-            while k < len(items) and _is_glue(items[k], self.g):
-                between.append(items[k])  # type: ignore[arg-type]
+            while k < len(items) and _is_glue(item := items[k], self.g):
+                between.append(item)
                 k += 1
             nxt = items[k] if k < len(items) else None
             if not (isinstance(nxt, Box) and nxt.kind == "block" and self.signature(nxt) == sig
@@ -272,7 +272,8 @@ class _Builder:
         return (b.scope.name, tuple(layers), b.shape)
 
 
-def _is_glue(item: Box | Cluster, g: Graph) -> bool:
+def _is_glue(item: Box | Cluster, g: Graph) -> TypeGuard[Box]:
+    """A merge op's box (a dense block's concat) may sit between the blocks of a run."""
     return isinstance(item, Box) and item.kind == "op" and g.nodes[item.members[0]].op.family == "merge"
 
 

@@ -16,6 +16,8 @@ from netspec.compiler.to_torch import compile_graph, generate, to_source
 from netspec.cli import main
 from netspec.library import library_index
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 # One network using every op the support code provides, and several inputs per merge.
 ZOO = """
 block gate(c) {

@@ -20,6 +20,8 @@ from netspec.compiler.to_torch import compile_graph, module_class
 from netspec.errors import SpecError
 from netspec.library import library_index
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 # Parameters that switch on parts the defaults leave out (auxiliary heads).
 VARIANTS = [(name, {}) for name in library_index()] + [
     ("googlenet", {"aux_logits": True}),

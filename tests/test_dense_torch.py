@@ -18,6 +18,8 @@ from torch import Tensor, nn
 
 import netspec
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 RTOL = 1e-5
 
 

@@ -14,6 +14,8 @@ from netspec.compiler.modules import ChannelLayerNorm, GlobalPool, StochasticDep
 from netspec.compiler.to_torch import op_function
 from netspec.ops import OPS
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 
 @pytest.mark.parametrize("mode", ["row", "batch"])
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])

@@ -32,6 +32,8 @@ class _Built:
 def build(op: object, shapes: list[tuple[int, ...]]) -> _Built:
     return _Built(op, shapes)
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 
 def _run(kind: str, params: dict, shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     op = OPS[kind](**params)
