@@ -192,8 +192,13 @@ class Generator:
         for c in self.tree.containers():
             if c.path in self.inline:
                 continue
-            key = ("root",) if c is self.tree else ("block", c.scope.name) if c.kind == "block" and c.scope else (
-                "seq", base_name(c), self.structure(c))
+            key = (
+                ("root",)
+                if c is self.tree
+                else ("block", c.scope.name)
+                if c.kind == "block" and c.scope
+                else ("seq", base_name(c), self.structure(c))
+            )
             groups.setdefault(key, []).append(c)
         for key, members in groups.items():
             self.add_classes(key, members)
@@ -267,9 +272,14 @@ class Generator:
             present = [dict(row).get(key) for row in keyed]
             first = next(m for m in present if m is not None)
             slots.append(Slot(key, first.name, present))
-        sequential = members[0] is not self.tree and members[0].kind == "block" and all(
-            self.chain(c) and [ch.name for ch in c.children] == [str(i) for i in range(len(c.children))]
-            for c in members)
+        sequential = (
+            members[0] is not self.tree
+            and members[0].kind == "block"
+            and all(
+                self.chain(c) and [ch.name for ch in c.children] == [str(i) for i in range(len(c.children))]
+                for c in members
+            )
+        )
         if sequential and any(s.optional for s in slots):
             return None
         # Expressions per instance, and their structure must agree where present.
@@ -281,14 +291,16 @@ class Generator:
             shapes = {self.skeleton(e) for e in s.exprs if e is not None}
             if len(shapes) != 1:
                 return None
-            trains = {m.train_only and not c.train_only for m, c in zip(s.members, members, strict=True)
-                      if m is not None}
+            trains = {
+                m.train_only and not c.train_only for m, c in zip(s.members, members, strict=True) if m is not None
+            }
             if len(trains) != 1:
                 return None
             s.train_only = trains.pop()
             if s.optional and isinstance(s.exprs[_first(s.exprs)], CallExpr):
                 call = s.exprs[_first(s.exprs)]
-                if call.func not in ("+", "*", "") and not s.members[_first(s.exprs)].inputs:
+                member = s.members[_first(s.exprs)]
+                if call.func not in ("+", "*", "") and (member is None or not member.inputs):
                     return None
         # Wiring: values as ("in", k) / ("out", slot, m); absent slots pass their first input through.
         index = {s.key: i for i, s in enumerate(slots)}
@@ -345,12 +357,21 @@ class Generator:
         if isinstance(e, Named):
             return "{" + ",".join(f"{n}:{self.skeleton(x)}" for n, x in e.items) + "}"
         if isinstance(e, CallExpr):
-            return f"call {e.func}(" + ",".join(self.skeleton(a) if isinstance(a, Lit) else repr(a) for a in e.args) \
-                + "|" + ",".join(f"{k}={self.skeleton(v) if isinstance(v, Lit) else repr(v)}" for k, v in e.kwargs) \
+            return (
+                f"call {e.func}("
+                + ",".join(self.skeleton(a) if isinstance(a, Lit) else repr(a) for a in e.args)
+                + "|"
+                + ",".join(f"{k}={self.skeleton(v) if isinstance(v, Lit) else repr(v)}" for k, v in e.kwargs)
                 + f"|{e.inplace}{e.training})"
+            )
         if isinstance(e, Ctor):
-            return f"{e.func}(" + ",".join(self.skeleton(a) for a in e.args) + "|" + ",".join(
-                f"{k}={self.skeleton(v)}" for k, v in e.kwargs) + ")"
+            return (
+                f"{e.func}("
+                + ",".join(self.skeleton(a) for a in e.args)
+                + "|"
+                + ",".join(f"{k}={self.skeleton(v)}" for k, v in e.kwargs)
+                + ")"
+            )
         return repr(e)
 
     # ------------------------------------------------------------ parameters
@@ -365,8 +386,13 @@ class Generator:
         if isinstance(e, Named):
             return Named([(n, self.resolve(x)) for n, x in e.items])
         if isinstance(e, Ctor):
-            return Ctor(e.func, [self.resolve(a) for a in e.args], [(k, self.resolve(v)) for k, v in e.kwargs],
-                        list(e.names), ref=e.ref)
+            return Ctor(
+                e.func,
+                [self.resolve(a) for a in e.args],
+                [(k, self.resolve(v)) for k, v in e.kwargs],
+                list(e.names),
+                ref=e.ref,
+            )
         return e
 
     def finalize(self, cd: ClassDef) -> None:
@@ -524,13 +550,23 @@ class Generator:
                 optional = f"self.{s.flag}" if isinstance(e, CallExpr) else f"self.{s.name} is not None"
                 if not var_ok_attr(s.name) and not isinstance(e, CallExpr):
                     optional = f'getattr(self, "{s.name}") is not None'
-            lines.append(Line(s.name, list(s.inputs), s.n_out, e if isinstance(e, CallExpr) else None, optional,
-                              s.train_only, label))
+            lines.append(
+                Line(
+                    s.name,
+                    list(s.inputs),
+                    s.n_out,
+                    e if isinstance(e, CallExpr) else None,
+                    optional,
+                    s.train_only,
+                    label,
+                )
+            )
         is_root = cd.first is self.tree
         guard_all = False  # slots carry train_only relative to their container
         if is_root:
-            return forward_lines(lines, len(cd.first.inputs), cd.outputs, lambda names: self.root_return(cd, names),
-                                 guard_all)
+            return forward_lines(
+                lines, len(cd.first.inputs), cd.outputs, lambda names: self.root_return(cd, names), guard_all
+            )
         return forward_lines(lines, len(cd.first.inputs), cd.outputs, None, guard_all)
 
     def root_return(self, cd: ClassDef, names: dict[Any, str]) -> list[str]:
@@ -544,11 +580,14 @@ class Generator:
             return ", ".join(f"{k!r}: {v}" for k, v in items)
 
         if g.implicit_output:
-            (_, out), = always
+            ((_, out),) = always
             if not train:
                 return [f"        return {out}"]
-            return ["        if self.training:", f"            return {{{pairs(always + train)}}}",
-                    f"        return {out}"]
+            return [
+                "        if self.training:",
+                f"            return {{{pairs(always + train)}}}",
+                f"        return {out}",
+            ]
         if not train:
             return [f"        return {{{pairs(always)}}}"]
         lines = [f"        outputs = {{{pairs(always)}}}", "        if self.training:"]
@@ -562,8 +601,11 @@ class Generator:
             g = self.graph
             outs = ", ".join(f"{safe_text(k)} {fmt(g.nodes[v].shape)}" for k, v in g.outputs.items())
             train = [safe_text(k) for k in g.outputs if k in g.train_outputs]
-            text = (f"network {safe_text(g.name)} ({safe_text(g.file)}): input {fmt(g.input_shape)} -> {outs}"
-                    + (f" ({', '.join(train)} in training only)" if train else "") + f"; {g.params:,} parameters.")
+            text = (
+                f"network {safe_text(g.name)} ({safe_text(g.file)}): input {fmt(g.input_shape)} -> {outs}"
+                + (f" ({', '.join(train)} in training only)" if train else "")
+                + f"; {g.params:,} parameters."
+            )
         else:
             paths = [i.path for i in cd.instances]
             shown = ", ".join(paths[:4]) + (f", ... ({len(paths)} in all)" if len(paths) > 4 else "")

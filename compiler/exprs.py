@@ -103,10 +103,12 @@ def signature_defaults(ref: str) -> dict[str, Any]:
             obj = {"nn": nn, "F": F, "torch": torch}.get(head) or importlib.import_module(head)
             for part in rest.split(".") if rest else []:
                 obj = getattr(obj, part)
-        sig = inspect.signature(obj.__init__ if isinstance(obj, type) else obj)
+        sig = inspect.signature(obj)
     except (ValueError, TypeError, AttributeError, ImportError):
         return {}
-    params = [p for p in sig.parameters.values() if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    params = [
+        p for p in sig.parameters.values() if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
     return {p.name: _NO_DEFAULT if p.default is p.empty else p.default for p in params}
 
 

@@ -25,6 +25,7 @@ import builtins
 import keyword
 import re
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,8 +83,13 @@ class Line:
     label: str = ""  # used to name the output variable
 
 
-def forward_lines(lines: list[Line], n_inputs: int, outputs: list[Value], root_return: Any = None,
-                  guard_all: bool = False) -> list[str]:
+def forward_lines(
+    lines: list[Line],
+    n_inputs: int,
+    outputs: list[Value],
+    root_return: Callable[[dict[Value, str]], list[str]] | None = None,
+    guard_all: bool = False,
+) -> list[str]:
     """The forward method of a class: parameters for its inputs, its outputs returned."""
     return _Forward(lines, n_inputs, outputs, guard_all).lines(root_return)
 
@@ -121,8 +127,12 @@ class _Forward:
     def target(self, v: Value, i: int, ln: Line) -> str:
         """The variable line i writes value v to."""
         first = ln.inputs[0] if ln.inputs else None
-        if (ln.optional is not None or (ln.call is not None and (ln.call.inplace or not ln.call.func))) \
-                and first is not None and not self.later(first, i) and first in self.names:
+        if (
+            (ln.optional is not None or (ln.call is not None and (ln.call.inplace or not ln.call.func)))
+            and first is not None
+            and not self.later(first, i)
+            and first in self.names
+        ):
             name = self.names[first]  # overwrite the input: in place, identity, or an optional layer
             self.holds = {k: val for k, val in self.holds.items() if k != name}
             if name in CHAIN_VARS:
@@ -164,7 +174,7 @@ class _Forward:
             return f"self.{a.name}"
         return render_literal(a)
 
-    def lines(self, root_return: Any) -> list[str]:
+    def lines(self, root_return: Callable[[dict[Value, str]], list[str]] | None) -> list[str]:
         params = []
         for k in range(self.n_inputs):
             name = "x" if k == 0 else f"x{k}"
@@ -210,9 +220,15 @@ class _Forward:
             return [*lines, f"        return {', '.join(self.names[v] for v in self.outputs)}"]
         last = body[-1].strip()
         single = self.outputs[0] if len(self.outputs) == 1 else None
-        if (single is not None and last.startswith(f"{self.names[single]} = ") and "\n" not in last
-                and not self.body_lines[-1].optional and not training and body[-1].startswith("        " + last)
-                and self.names[single] in CHAIN_VARS):
+        if (
+            single is not None
+            and last.startswith(f"{self.names[single]} = ")
+            and "\n" not in last
+            and not self.body_lines[-1].optional
+            and not training
+            and body[-1].startswith("        " + last)
+            and self.names[single] in CHAIN_VARS
+        ):
             lines[-1] = f"        return {last.split(' = ', 1)[1]}"  # `return F.relu(x)` instead of a temp
             return lines
         return [*lines, f"        return {', '.join(self.names[v] for v in self.outputs)}"]

@@ -47,7 +47,9 @@ def _access(path: str) -> str:
     """Python for the submodule at a dotted path, from `self`."""
     out = "self"
     for part in path.split("."):
-        out += f".{part}" if part.isidentifier() else f"[{int(part)}]" if part.isdigit() else f'.get_submodule("{part}")'
+        out += (
+            f".{part}" if part.isidentifier() else f"[{int(part)}]" if part.isdigit() else f'.get_submodule("{part}")'
+        )
     return out
 
 
@@ -88,7 +90,9 @@ def _rule(group: list[InitRule], layers: dict[str, Node], classes: dict[str, str
         return []
     kinds = sorted({classes[n.id] for n in targets})
     # isinstance must catch exactly the targeted layers under these scopes.
-    same_class = [n for n in layers.values() if classes.get(n.id) in kinds and any(_under(n.id, r.prefix) for r in group)]
+    same_class = [
+        n for n in layers.values() if classes.get(n.id) in kinds and any(_under(n.id, r.prefix) for r in group)
+    ]
     body: list[str] = []
     for target, init in (("weight", first.weight), ("bias", first.bias)):
         if init is None:
@@ -112,8 +116,12 @@ def _rule(group: list[InitRule], layers: dict[str, Node], classes: dict[str, str
     if len(owners) == 1 and all(p in gen.of for p in prefixes):
         cd = gen.of[prefixes[0]]
         if {c.path for c in cd.instances} == set(prefixes):
-            loop = ["for block in self.modules():", f"    if isinstance(block, {cd.name}):",
-                    "        for m in block.modules():", f"            if isinstance(m, {test}):"]
+            loop = [
+                "for block in self.modules():",
+                f"    if isinstance(block, {cd.name}):",
+                "        for m in block.modules():",
+                f"            if isinstance(m, {test}):",
+            ]
             return _indent(loop + [f"                {b}" for line in body for b in line.split("\n")])
     return _explicit(targets, body)
 
@@ -141,8 +149,12 @@ def _overrides(layers: dict[str, Node], gen: Generator) -> list[str]:
                 continue
             _check(init, node.span)
             if target not in op.init_targets():
-                raise SpecError(f"{'init' if target == 'weight' else 'bias_init'}= on a layer without a {target}",
-                                node.span, path=node.id, hint="this layer has no such tensor (bias=false?)")
+                raise SpecError(
+                    f"{'init' if target == 'weight' else 'bias_init'}= on a layer without a {target}",
+                    node.span,
+                    path=node.id,
+                    hint="this layer has no such tensor (bias=false?)",
+                )
             owner, rel = _owner(node.id, gen)
             key = (owner, rel, _apply(init, "m", target))
             if key not in found:
@@ -154,8 +166,11 @@ def _overrides(layers: dict[str, Node], gen: Generator) -> list[str]:
         cd = next((c for c in gen.classes if c.name == owner), None)
         if owner and cd is not None and len(ids) == len(cd.instances):
             access = "block" + _access(rel)[4:]
-            out += ["for block in self.modules():", f"    if isinstance(block, {owner}):",
-                    f"        {_M.sub(access + '.', text)}"]
+            out += [
+                "for block in self.modules():",
+                f"    if isinstance(block, {owner}):",
+                f"        {_M.sub(access + '.', text)}",
+            ]
         else:
             out += [_M.sub(_access(nid) + ".", text) for nid in ids]
     return _indent(out)

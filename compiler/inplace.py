@@ -19,17 +19,24 @@ from netspec.graph import Graph
 def inplace_nodes(graph: Graph) -> set[str]:
     """The ids of the layers that may run in place."""
     edges: dict[str, int] = {}
-    for node in graph.layers():
-        for src in node.inputs:
-            edges[src] = edges.get(src, 0) + 1
+    for layer in graph.layers():
+        for nid in layer.inputs:
+            edges[nid] = edges.get(nid, 0) + 1
     returned = set(graph.outputs.values())
     found = set()
     for node in graph.layers():
         if not node.op.can_inplace():
             continue
         src = graph.nodes[node.inputs[0]]
-        if (src.id != Graph.INPUT and not src.op.returns_view and not src.op.saves_output
-                and edges.get(src.id) == 1 and src.id not in returned and src.shape == node.shape
-                and src.train_only == node.train_only and node.inputs.count(src.id) == 1):
+        if (
+            src.id != Graph.INPUT
+            and not src.op.returns_view
+            and not src.op.saves_output
+            and edges.get(src.id) == 1
+            and src.id not in returned
+            and src.shape == node.shape
+            and src.train_only == node.train_only
+            and node.inputs.count(src.id) == 1
+        ):
             found.add(node.id)
     return found

@@ -63,7 +63,7 @@ def crop(x: torch.Tensor, ref: torch.Tensor, offset: tuple[int, int] | None = No
         top, left = (x.shape[-2] - th) // 2, (x.shape[-1] - tw) // 2
     else:
         top, left = offset
-    return x[..., top:top + th, left:left + tw]
+    return x[..., top : top + th, left : left + tw]
 
 
 def stochastic_depth(x: torch.Tensor, p: float, mode: str = "row", training: bool = True) -> torch.Tensor:

@@ -25,7 +25,6 @@ from torch import nn
 import netspec
 from netspec.errors import SpecError
 from netspec.graph import Graph
-
 from netspec.ops.form import support_ref
 
 from .codegen import Generator, Source
@@ -78,8 +77,15 @@ def to_source(graph: Graph, class_name: str | None = None) -> str:
     src = generate(graph, class_name)
     title = f"{_safe(graph.name)}: a torch model generated from a netspec spec."
     support = _support_source(src)
-    parts = [_HEADER.format(title=title, version=netspec.__version__, file=_safe(graph.file), name=src.class_name,
-                            imports=_imports(src, support))]
+    parts = [
+        _HEADER.format(
+            title=title,
+            version=netspec.__version__,
+            file=_safe(graph.file),
+            name=src.class_name,
+            imports=_imports(src, support),
+        )
+    ]
     if support:
         parts.append("# ---- support code, copied from netspec ----\n\n\n" + support + "\n")
     parts.append("# ---- the network ----\n\n\n" + src.body)
@@ -110,8 +116,14 @@ def _namespace(name: str, src: Source) -> dict[str, Any]:
     import torch
     import torch.nn.functional as F
 
-    ns: dict[str, Any] = {"__name__": f"netspec.generated.{name}", "math": math, "OrderedDict": OrderedDict,
-                          "torch": torch, "nn": nn, "F": F}
+    ns: dict[str, Any] = {
+        "__name__": f"netspec.generated.{name}",
+        "math": math,
+        "OrderedDict": OrderedDict,
+        "torch": torch,
+        "nn": nn,
+        "F": F,
+    }
     for head in src.modules:
         if head not in ns:
             ns[head] = importlib.import_module(head)
@@ -161,8 +173,11 @@ def compile_cli(graph: Graph, args: argparse.Namespace) -> int:
         tensors = len(model.state_dict())
         print(f"wrote {out}: state_dict of {graph.name}, {tensors} tensors, {graph.params:,} parameters")
         return 0
-    raise SpecError(f"don't know how to write '{out.name}'", None,
-                    hint="use -o model.py for Python source or -o model.pt for a state_dict")
+    raise SpecError(
+        f"don't know how to write '{out.name}'",
+        None,
+        hint="use -o model.py for Python source or -o model.pt for a state_dict",
+    )
 
 
 def _write(path: Path, text: str) -> None:
@@ -205,11 +220,13 @@ def op_function(op: Any, shapes: list[Any], training: bool = False) -> tuple[nn.
     if isinstance(call, Alias):
         return None, lambda *xs: xs[0]
     if isinstance(call, Infix):
+
         def infix(*xs: Any) -> Any:
             out = xs[0]
             for x in xs[1:]:
                 out = out + x if call.op == "+" else out * x
             return out
+
         return None, infix
     assert isinstance(call, Call)
 
@@ -224,7 +241,7 @@ def op_function(op: Any, shapes: list[Any], training: bool = False) -> tuple[nn.
                 elif m.group(4):
                     v = v[int(m.group(4))]
                 else:
-                    v = v[int(m.group(2)) if m.group(2) else None:int(m.group(3)) if m.group(3) else None]
+                    v = v[int(m.group(2)) if m.group(2) else None : int(m.group(3)) if m.group(3) else None]
             return v
         return a
 
@@ -236,4 +253,5 @@ def op_function(op: Any, shapes: list[Any], training: bool = False) -> tuple[nn.
         if call.func.startswith("."):
             return getattr(args[0], call.func[1:])(*args[1:], **kwargs)
         return resolve(call.func)(*args, **kwargs)
+
     return None, run

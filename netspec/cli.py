@@ -94,7 +94,7 @@ def _default_text(p: Param) -> str | None:
     s = p.default.span
     lines = SOURCES.get(s.file, "").splitlines()
     if s.line == s.end_line and 0 < s.line <= len(lines):
-        return lines[s.line - 1][s.col - 1: s.end_col - 1]
+        return lines[s.line - 1][s.col - 1 : s.end_col - 1]
     return "..."
 
 
@@ -125,8 +125,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     for w in g.warnings:
         print(w.render() if hasattr(w, "render") else str(w), file=sys.stderr)
     outs = ", ".join(f"{k} {fmt_shape(v)}" for k, v in g.output_shapes().items())
-    print(f"ok: {g.name}: input {fmt_shape(g.input_shape)} -> {outs}; "
-          f"{len(g.layers())} layers, {g.params:,} params, {g.macs / 1e9:.3f} GMACs")
+    print(
+        f"ok: {g.name}: input {fmt_shape(g.input_shape)} -> {outs}; "
+        f"{len(g.layers())} layers, {g.params:,} params, {g.macs / 1e9:.3f} GMACs"
+    )
     return 0
 
 

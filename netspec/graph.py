@@ -113,5 +113,7 @@ class Graph:
         return [o for o in self.outputs if training or o not in self.train_outputs]
 
     def __repr__(self) -> str:
-        return (f"<Graph {self.name} input={self.input_shape} nodes={len(self.nodes)} "
-                f"params={self.params:,} outputs={self.output_shapes()}>")
+        return (
+            f"<Graph {self.name} input={self.input_shape} nodes={len(self.nodes)} "
+            f"params={self.params:,} outputs={self.output_shapes()}>"
+        )

@@ -44,8 +44,9 @@ class LintWarning:
 
     def render(self) -> str:
         """Format as `file:line:col: warning: ... [code]` with the source line and a caret."""
-        return render_diagnostic("warning", f"{self.message} [{self.code}]", self.span, self.path,
-                                 self.notes, self.hint)
+        return render_diagnostic(
+            "warning", f"{self.message} [{self.code}]", self.span, self.path, self.notes, self.hint
+        )
 
     def __str__(self) -> str:
         return self.render()
@@ -71,11 +72,16 @@ def _checkerboard(graph: Graph) -> list[LintWarning]:
         if k[0] % s[0] or k[1] % s[1]:
             kt = str(k[0]) if k[0] == k[1] else f"{k[0]}x{k[1]}"
             st = str(s[0]) if s[0] == s[1] else f"{s[0]}x{s[1]}"
-            out.append(LintWarning(
-                "checkerboard", f"conv_transpose kernel {kt} is not a multiple of its stride {st}", n.span, n.id,
-                hint="uneven overlap paints checkerboard artifacts; use a kernel divisible by the stride "
-                     "(k=4 s=2), or upsample then conv",
-            ))
+            out.append(
+                LintWarning(
+                    "checkerboard",
+                    f"conv_transpose kernel {kt} is not a multiple of its stride {st}",
+                    n.span,
+                    n.id,
+                    hint="uneven overlap paints checkerboard artifacts; use a kernel divisible by the stride "
+                    "(k=4 s=2), or upsample then conv",
+                )
+            )
     return out
 
 
@@ -89,10 +95,15 @@ def _conv_bias_bn(graph: Graph) -> list[LintWarning]:
             continue
         users = consumers.get(n.id, [])
         if users and n.id not in outputs and all(graph.nodes[u].kind == "bn" for u in users):
-            out.append(LintWarning(
-                "conv-bias-bn", f"{n.kind} has a bias but batch norm follows", n.span, n.id,
-                hint="batch norm subtracts the mean, bias included; write bias=false (bn's own shift replaces it)",
-            ))
+            out.append(
+                LintWarning(
+                    "conv-bias-bn",
+                    f"{n.kind} has a bias but batch norm follows",
+                    n.span,
+                    n.id,
+                    hint="batch norm subtracts the mean, bias included; write bias=false (bn's own shift replaces it)",
+                )
+            )
     return out
 
 
@@ -118,12 +129,17 @@ def _plain_chain(graph: Graph) -> list[LintWarning]:
         start[n.id] = start[src] if depth[src] else n.id
         if is_conv and depth[n.id] == PLAIN_CHAIN_LIMIT + 1:
             first = graph.nodes[start[n.id]]
-            return [LintWarning(
-                "plain-chain", f"{PLAIN_CHAIN_LIMIT + 1} convolutions in a row with no skip connection", n.span, n.id,
-                notes=[f"the chain starts at '{first.id}' (line {first.span.line})"],
-                hint="deep plain stacks train worse than shallower ones (the degradation problem); "
-                     "add shortcuts with 'residual { ... }'",
-            )]
+            return [
+                LintWarning(
+                    "plain-chain",
+                    f"{PLAIN_CHAIN_LIMIT + 1} convolutions in a row with no skip connection",
+                    n.span,
+                    n.id,
+                    notes=[f"the chain starts at '{first.id}' (line {first.span.line})"],
+                    hint="deep plain stacks train worse than shallower ones (the degradation problem); "
+                    "add shortcuts with 'residual { ... }'",
+                )
+            ]
     return []
 
 
@@ -157,8 +173,11 @@ def _silenced(graph: Graph, w: LintWarning) -> bool:
     spans = [w.span]
     if w.path:
         parts = w.path.split(".")
-        spans += [graph.scopes[p].span for p in (".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
-                  if p in graph.scopes]
+        spans += [
+            graph.scopes[p].span
+            for p in (".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
+            if p in graph.scopes
+        ]
     if "" in graph.scopes:
         spans.append(graph.scopes[""].span)
     return any(w.code in codes for codes in (_ignored(s) for s in spans if s is not None))

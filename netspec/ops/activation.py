@@ -29,15 +29,39 @@ class _Act(Op):
         return Call(self.function, (In(0),), self._kwargs(), inplace=self.inplace)
 
 
-def _act(kind: str, torch_name: str, function: str, doc: str, *, inplace: bool, saves_output: bool,
-         aliases: tuple[str, ...] = ()) -> type[Op]:
-    cls = type(kind.title().replace("_", ""), (_Act,), {
-        "__annotations__": {"kind": ClassVar[str], "torch_name": ClassVar[str], "function": ClassVar[str],
-                            "doc": ClassVar[str], "inplace": ClassVar[bool], "saves_output": ClassVar[bool],
-                            "aliases": ClassVar[tuple[str, ...]]},
-        "kind": kind, "torch_name": torch_name, "function": function, "doc": doc, "inplace": inplace,
-        "saves_output": saves_output, "aliases": aliases, "__module__": __name__,
-    })
+def _act(
+    kind: str,
+    torch_name: str,
+    function: str,
+    doc: str,
+    *,
+    inplace: bool,
+    saves_output: bool,
+    aliases: tuple[str, ...] = (),
+) -> type[Op]:
+    cls = type(
+        kind.title().replace("_", ""),
+        (_Act,),
+        {
+            "__annotations__": {
+                "kind": ClassVar[str],
+                "torch_name": ClassVar[str],
+                "function": ClassVar[str],
+                "doc": ClassVar[str],
+                "inplace": ClassVar[bool],
+                "saves_output": ClassVar[bool],
+                "aliases": ClassVar[tuple[str, ...]],
+            },
+            "kind": kind,
+            "torch_name": torch_name,
+            "function": function,
+            "doc": doc,
+            "inplace": inplace,
+            "saves_output": saves_output,
+            "aliases": aliases,
+            "__module__": __name__,
+        },
+    )
     return register(cls)
 
 
@@ -46,10 +70,24 @@ ReLU = _act("relu", "ReLU", "F.relu", "max(x, 0)", inplace=True, saves_output=Tr
 ReLU6 = _act("relu6", "ReLU6", "F.relu6", "min(max(x, 0), 6)", inplace=True, saves_output=False)
 SiLU = _act("silu", "SiLU", "F.silu", "x * sigmoid(x) (swish)", inplace=True, saves_output=False, aliases=("swish",))
 Sigmoid = _act("sigmoid", "Sigmoid", "torch.sigmoid", "1 / (1 + exp(-x))", inplace=False, saves_output=True)
-HardSigmoid = _act("hardsigmoid", "Hardsigmoid", "F.hardsigmoid", "relu6(x + 3) / 6", inplace=True,
-                   saves_output=False, aliases=("hard_sigmoid",))
-HardSwish = _act("hardswish", "Hardswish", "F.hardswish", "x * relu6(x + 3) / 6", inplace=True,
-                 saves_output=False, aliases=("hard_swish",))
+HardSigmoid = _act(
+    "hardsigmoid",
+    "Hardsigmoid",
+    "F.hardsigmoid",
+    "relu6(x + 3) / 6",
+    inplace=True,
+    saves_output=False,
+    aliases=("hard_sigmoid",),
+)
+HardSwish = _act(
+    "hardswish",
+    "Hardswish",
+    "F.hardswish",
+    "x * relu6(x + 3) / 6",
+    inplace=True,
+    saves_output=False,
+    aliases=("hard_swish",),
+)
 Tanh = _act("tanh", "Tanh", "torch.tanh", "hyperbolic tangent", inplace=False, saves_output=True)
 
 

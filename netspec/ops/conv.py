@@ -7,7 +7,19 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from .base import (
-    Bool, Family, Int, PadPair, Pair, ParamOp, Shape, ShapeError, fmt_shape, pair, register, rf_window, spatial,
+    Bool,
+    Family,
+    Int,
+    PadPair,
+    Pair,
+    ParamOp,
+    Shape,
+    ShapeError,
+    fmt_shape,
+    pair,
+    register,
+    rf_window,
+    spatial,
 )
 from .form import Module
 
@@ -87,7 +99,9 @@ class Conv(_ConvBase):
     aliases: ClassVar[tuple[str, ...]] = ("conv2d", "convolution")
     doc: ClassVar[str] = "2-D convolution; `padding` may be an int, a pair, 'same' or 'valid'"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
-        {"out": 6, "kernel": 3, "stride": 2, "padding": 1}, [(4, 9, 9)])
+        {"out": 6, "kernel": 3, "stride": 2, "padding": 1},
+        [(4, 9, 9)],
+    )
     padding: PadPair | Literal["same", "valid"] = Field(0, alias="p")
 
     def _pad(self) -> tuple[int, int]:
@@ -124,9 +138,17 @@ class Conv(_ConvBase):
     def module(self, ins: list[Shape]) -> Module:
         padding: Any = self.padding if isinstance(self.padding, str) else _one(pair(self.padding))
         k, s, d = self._sizes()
-        return Module("nn.Conv2d", (ins[0][0], self.out, _one(k)), _kw(
-            stride=(_one(s), 1), padding=(padding, 0), dilation=(_one(d), 1), groups=(self.groups, 1),
-            bias=(self.bias, True)))
+        return Module(
+            "nn.Conv2d",
+            (ins[0][0], self.out, _one(k)),
+            _kw(
+                stride=(_one(s), 1),
+                padding=(padding, 0),
+                dilation=(_one(d), 1),
+                groups=(self.groups, 1),
+                bias=(self.bias, True),
+            ),
+        )
 
 
 @register
@@ -137,7 +159,9 @@ class ConvTranspose(_ConvBase):
     aliases: ClassVar[tuple[str, ...]] = ("deconv", "convtranspose2d")
     doc: ClassVar[str] = "transposed convolution: out = (in-1)*s - 2p + d(k-1) + output_padding + 1"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
-        {"out": 6, "kernel": 4, "stride": 2, "padding": 1, "output_padding": 1}, [(4, 5, 5)])
+        {"out": 6, "kernel": 4, "stride": 2, "padding": 1, "output_padding": 1},
+        [(4, 5, 5)],
+    )
     padding: PadPair = Field(0, alias="p")
     output_padding: PadPair = Field(0, alias="op")
 
@@ -174,10 +198,18 @@ class ConvTranspose(_ConvBase):
 
     def module(self, ins: list[Shape]) -> Module:
         k, s, d = self._sizes()
-        return Module("nn.ConvTranspose2d", (ins[0][0], self.out, _one(k)), _kw(
-            stride=(_one(s), 1), padding=(_one(pair(self.padding)), 0),
-            output_padding=(_one(pair(self.output_padding)), 0), groups=(self.groups, 1), bias=(self.bias, True),
-            dilation=(_one(d), 1)))
+        return Module(
+            "nn.ConvTranspose2d",
+            (ins[0][0], self.out, _one(k)),
+            _kw(
+                stride=(_one(s), 1),
+                padding=(_one(pair(self.padding)), 0),
+                output_padding=(_one(pair(self.output_padding)), 0),
+                groups=(self.groups, 1),
+                bias=(self.bias, True),
+                dilation=(_one(d), 1),
+            ),
+        )
 
 
 @register
@@ -192,7 +224,9 @@ class DeformConv(Conv):
     kind: ClassVar[str] = "deform_conv"
     doc: ClassVar[str] = "deformable convolution; offsets (and optional mask) predicted by a conv on the input"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
-        {"out": 6, "kernel": 3, "padding": 1, "modulated": True}, [(4, 7, 7)])
+        {"out": 6, "kernel": 3, "padding": 1, "modulated": True},
+        [(4, 7, 7)],
+    )
     offset_groups: Int = Field(1, gt=0, le=1 << 20)
     modulated: Bool = False
 
@@ -218,14 +252,26 @@ class DeformConv(Conv):
     def infer_padding(self) -> None:
         k, _, d = self._sizes()
         if self.padding == "same" and any(d[i] * (k[i] - 1) % 2 for i in (0, 1)):
-            raise ShapeError("deform_conv padding='same' needs an odd dilated kernel",
-                             hint="give padding explicitly; an even kernel cannot be centred")
+            raise ShapeError(
+                "deform_conv padding='same' needs an odd dilated kernel",
+                hint="give padding explicitly; an even kernel cannot be centred",
+            )
 
     def module(self, ins: list[Shape]) -> Module:
         k, s, d = self._sizes()
-        return Module("netspec.compiler.deform:DeformConv2d", (ins[0][0], self.out, _one(k)), _kw(
-            stride=(_one(s), 1), padding=(_one(self._pad()), 0), dilation=(_one(d), 1), groups=(self.groups, 1),
-            offset_groups=(self.offset_groups, 1), bias=(self.bias, True), modulated=(self.modulated, False)))
+        return Module(
+            "netspec.compiler.deform:DeformConv2d",
+            (ins[0][0], self.out, _one(k)),
+            _kw(
+                stride=(_one(s), 1),
+                padding=(_one(self._pad()), 0),
+                dilation=(_one(d), 1),
+                groups=(self.groups, 1),
+                offset_groups=(self.offset_groups, 1),
+                bias=(self.bias, True),
+                modulated=(self.modulated, False),
+            ),
+        )
 
 
 @register

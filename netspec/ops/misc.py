@@ -111,5 +111,3 @@ class StochasticDepth(Op):
 
     def call(self, ins: list[Shape]) -> Call:
         return Call("netspec.compiler.modules:stochastic_depth", (In(0), self.p, self.mode), training="training")
-
-

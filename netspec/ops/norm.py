@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -75,5 +75,6 @@ class LayerNorm(ParamOp):
         return 2 * ins[0][0] if self.affine else 0
 
     def module(self, ins: list[Shape]) -> Module:
-        return Module("netspec.compiler.modules:ChannelLayerNorm", (ins[0][0],),
-                      (("eps", self.eps), ("affine", self.affine)))
+        return Module(
+            "netspec.compiler.modules:ChannelLayerNorm", (ins[0][0],), (("eps", self.eps), ("affine", self.affine))
+        )

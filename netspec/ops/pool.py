@@ -7,7 +7,18 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from .base import (
-    Bool, Family, Op, PadPair, Pair, Shape, ShapeError, pair, register, rf_global, rf_window, spatial,
+    Bool,
+    Family,
+    Op,
+    PadPair,
+    Pair,
+    Shape,
+    ShapeError,
+    pair,
+    register,
+    rf_global,
+    rf_window,
+    spatial,
 )
 from .form import Call, In, Module
 
@@ -20,7 +31,9 @@ class _Pool(Op):
     family: ClassVar[Family] = Family.POOL
     positional: ClassVar[tuple[str, ...]] = ("kernel",)
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
-        {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}, [(4, 10, 10)])
+        {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+        [(4, 10, 10)],
+    )
     kernel: Pair = Field(alias="k")
     stride: Pair | None = Field(None, alias="s", description="defaults to the kernel size")
     padding: PadPair = Field(0, alias="p")
@@ -81,8 +94,12 @@ class MaxPool(_Pool):
 
     def _args(self) -> tuple[tuple[object, ...], tuple[tuple[str, object], ...]]:
         k, s, p = self._sizes()
-        kw = (("stride", _one(s)), ("padding", _one(p)), ("dilation", _one(pair(self.dilation))),
-              ("ceil_mode", self.ceil_mode))
+        kw = (
+            ("stride", _one(s)),
+            ("padding", _one(p)),
+            ("dilation", _one(pair(self.dilation))),
+            ("ceil_mode", self.ceil_mode),
+        )
         return (_one(k),), kw
 
     def module(self, ins: list[Shape]) -> Module:
@@ -104,8 +121,12 @@ class AvgPool(_Pool):
 
     def _args(self) -> tuple[tuple[object, ...], tuple[tuple[str, object], ...]]:
         k, s, p = self._sizes()
-        kw = (("stride", _one(s)), ("padding", _one(p)), ("ceil_mode", self.ceil_mode),
-              ("count_include_pad", self.count_include_pad))
+        kw = (
+            ("stride", _one(s)),
+            ("padding", _one(p)),
+            ("ceil_mode", self.ceil_mode),
+            ("count_include_pad", self.count_include_pad),
+        )
         return (_one(k),), kw
 
     def module(self, ins: list[Shape]) -> Module:

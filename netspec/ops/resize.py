@@ -48,8 +48,9 @@ class Upsample(Op):
         assert self.scale is not None
         ho, wo = math.floor(h * self.scale), math.floor(w * self.scale)
         if ho < 1 or wo < 1:
-            raise ShapeError(f"upsample x{self.scale:g} turns {h}x{w} into {ho}x{wo}",
-                             hint="the output needs at least one pixel")
+            raise ShapeError(
+                f"upsample x{self.scale:g} turns {h}x{w} into {ho}x{wo}", hint="the output needs at least one pixel"
+            )
         return (c, ho, wo)
 
     def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
