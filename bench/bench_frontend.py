@@ -101,19 +101,25 @@ def main() -> None:
 
     med = {name: tuple(statistics.median(x[i] for x in rs) for i in range(3)) for name, rs in runs.items()}
     torch_wall, torch_cpu, _ = med["import torch"]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load average at end "
-          f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, load average at end "
+        f"{os.getloadavg()[0]:.1f}, Python {platform.python_version()}, {time.strftime('%Y-%m-%d')}"
+    )
     print("| measurement | runs | wall s | CPU s | peak RSS MiB | wall / torch | CPU / torch |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for name, (wall, cpu, rss) in med.items():
-        print(f"| {name} | {len(runs[name])} | {wall:.3f} | {cpu:.3f} | {rss:.0f} | "
-              f"{wall / torch_wall:.3f} | {cpu / torch_cpu:.3f} |")
+        print(
+            f"| {name} | {len(runs[name])} | {wall:.3f} | {cpu:.3f} | {rss:.0f} | "
+            f"{wall / torch_wall:.3f} | {cpu / torch_cpu:.3f} |"
+        )
     summary = med["netspec summary resnet152"]
     for label, libs in (("bare library import", LIBS), ("pydantic + lark only", LIBS_USED)):
         key = next(k for k in med if k.endswith(f"({libs})"))
         own_wall, own_cpu = summary[0] - med[key][0], summary[1] - med[key][1]
-        print(f"netspec's own cost in summary resnet152 (minus {label}): {own_wall * 1000:.0f} ms wall = "
-              f"{own_wall / torch_wall:.3f}x import torch; {own_cpu * 1000:.0f} ms CPU = {own_cpu / torch_cpu:.3f}x")
+        print(
+            f"netspec's own cost in summary resnet152 (minus {label}): {own_wall * 1000:.0f} ms wall = "
+            f"{own_wall / torch_wall:.3f}x import torch; {own_cpu * 1000:.0f} ms CPU = {own_cpu / torch_cpu:.3f}x"
+        )
 
 
 if __name__ == "__main__":

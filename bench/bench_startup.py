@@ -73,7 +73,9 @@ def main() -> None:
     args = ap.parse_args()
     # As installed: bytecode cached (a first run writes it) and the table cache warm.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    subprocess.run([sys.executable, "-m", "netspec", "check", "resnet152"], check=True, stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "netspec", "check", "resnet152"], check=True, stdout=subprocess.DEVNULL, env=env
+    )
     runs = []
     for _ in range(args.runs):
         out = subprocess.run([sys.executable, "-c", STAGES], check=True, capture_output=True, text=True, env=env)

@@ -1,8 +1,8 @@
 """netspec: a declarative model compiler for convolutional networks.
 
-    import netspec
-    g = netspec.load("resnet50")            # checked graph (no torch needed)
-    model = netspec.compile("resnet50")     # torch.nn.Module
+import netspec
+g = netspec.load("resnet50")            # checked graph (no torch needed)
+model = netspec.compile("resnet50")     # torch.nn.Module
 
 The package imports its stages on first use, so a tool that needs only the
 parser (`netspec.parse`) does not pay for the op registry and pydantic.

@@ -21,9 +21,9 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from lark import Token
-from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 from lark.common import LexerConf
-from lark.lexer import ContextualLexer, LexerState
+from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+from lark.lexer import BasicLexer, ContextualLexer, LexerState
 
 MAX_NESTING = 64
 
@@ -34,13 +34,16 @@ _CLOSERS = frozenset(("RPAR", "RSQB", "RBRACE"))
 class SharedScannerLexer(ContextualLexer):
     """lark's ContextualLexer, trying one shared scanner before each state's own."""
 
-    def __init__(self, conf: LexerConf, states: dict[int, Collection[str]], always_accept: Collection[str] = ()) -> None:
+    def __init__(
+        self, conf: LexerConf, states: dict[int, Collection[str]], always_accept: Collection[str] = ()
+    ) -> None:
         super().__init__(conf, states, always_accept)
         extra = frozenset(always_accept)
         self.accepts = {state: frozenset(names) | extra for state, names in states.items()}
 
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
         root = self.root_lexer
+        assert isinstance(root, BasicLexer)
         scanner = root.scanner  # every terminal; builds root.callback too (keywords inside NAME)
         callbacks, ignore, newline_types = root.callback, root.ignore_types, root.newline_types
         text, line_ctr = lexer_state.text, lexer_state.line_ctr
@@ -71,8 +74,13 @@ class SharedScannerLexer(ContextualLexer):
             try:
                 last_token = lexer_state.last_token
                 token = root.next_token(lexer_state, parser_state)
-                raise UnexpectedToken(token, e.allowed, state=parser_state, token_history=[last_token],
-                                      terminals_by_name=root.terminals_by_name) from None
+                raise UnexpectedToken(  # type: ignore[no-untyped-call]
+                    token,
+                    e.allowed,
+                    state=parser_state,
+                    token_history=[last_token],
+                    terminals_by_name=root.terminals_by_name,
+                ) from None
             except UnexpectedCharacters:
                 raise e from None
 

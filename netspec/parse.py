@@ -66,9 +66,10 @@ class _Builder(Transformer[Token, Any]):
         self.outer: dict[int, tuple[int, int, int, int]] = {}
 
     # ------------------------------------------------------------ spans
+    # lark types a token's position as optional; its lexer always sets it.
     def _start(self, x: Any) -> tuple[int, int]:
         if isinstance(x, Token):
-            return x.line, x.column
+            return x.line or 1, x.column or 1
         o = self.outer.get(id(x))
         if o is not None:
             return o[0], o[1]
@@ -76,7 +77,7 @@ class _Builder(Transformer[Token, Any]):
 
     def _end(self, x: Any) -> tuple[int, int]:
         if isinstance(x, Token):
-            return x.end_line, x.end_column
+            return x.end_line or 1, x.end_column or 1
         o = self.outer.get(id(x))
         if o is not None:
             return o[2], o[3]
@@ -86,7 +87,7 @@ class _Builder(Transformer[Token, Any]):
         return A.Span(self.file, *self._start(first), *self._end(last))
 
     def _tok(self, tok: Token) -> A.Span:
-        return A.Span(self.file, tok.line, tok.column, tok.end_line, tok.end_column)
+        return A.Span(self.file, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
 
     # ------------------------------------------------------------ file level
     def start(self, ch: list[Any]) -> list[Any]:
@@ -258,8 +259,7 @@ class _Builder(Transformer[Token, Any]):
             right = ch[i + 1]
             span = A.Span(self.file, left.span.line, left.span.col, right.span.end_line, right.span.end_col)
             left = A.BinOp(span, str(ch[i]), left, right)
-        self._widen(left, ch[0], ch[-1])
-        return left
+        return self._widen(left, ch[0], ch[-1])
 
     def neg(self, ch: list[Any]) -> A.Expr:
         sign, value = ch
@@ -270,7 +270,7 @@ class _Builder(Transformer[Token, Any]):
     def paren(self, ch: list[Any]) -> A.Expr:
         return self._widen(ch[1], ch[0], ch[2])
 
-    def _widen(self, node: Any, first: Any, last: Any) -> Any:
+    def _widen(self, node: A.Expr, first: Any, last: Any) -> A.Expr:
         """Record that `node` stands for the text from `first` to `last` (brackets, a sign)."""
         extent = (*self._start(first), *self._end(last))
         s = node.span
@@ -401,7 +401,8 @@ def _run(text: str, file: str, start: str) -> Any:
 
 
 def _split_args(items: Any) -> tuple[tuple[A.Expr, ...], tuple[A.Kwarg, ...]]:
-    pos, kw = [], []
+    pos: list[A.Expr] = []
+    kw: list[A.Kwarg] = []
     for it in items:
         (kw if isinstance(it, A.Kwarg) else pos).append(it)
     return tuple(pos), tuple(kw)
@@ -414,7 +415,8 @@ def _number(tok: Token, kind: type, span: A.Span) -> int | float:
     value = kind(text)
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         raise SpecError(f"number '{text}' is out of range", span)
-    return value
+    number: int | float = value
+    return number
 
 
 def _template(text: str, span: A.Span) -> A.Template:
@@ -438,7 +440,8 @@ def _parse_expr(text: str, span: A.Span) -> A.Expr:
         raise _nesting_error(span) from None
     except SpecError as e:  # e.g. a number too long: report it at the host token
         raise SpecError(e.message, span, hint=e.hint) from None
-    return _respan(expr, span)
+    respanned: A.Expr = _respan(expr, span)
+    return respanned
 
 
 def _respan(expr: Any, span: A.Span) -> Any:
@@ -454,7 +457,7 @@ def _respan(expr: Any, span: A.Span) -> Any:
     changes = {f.name: _respan(getattr(expr, f.name), span) for f in dataclasses.fields(expr)}
     changes["span"] = span if "span" in changes else None
     changes = {k: v for k, v in changes.items() if v is not None or k != "span"}
-    return dataclasses.replace(expr, **changes)
+    return dataclasses.replace(expr, **changes)  # type: ignore[type-var]
 
 
 # ---------------------------------------------------------------- errors
@@ -488,7 +491,8 @@ def _syntax_error(e: lark.exceptions.UnexpectedInput, file: str, text: str) -> S
         line, col = len(lines), len(lines[-1]) + 1
     span = A.Span(file, line, col, line, col + 1)
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
-        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
+        pos = e.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else "?"
         hint = "strings use \"double\" or 'single' quotes" if ch in "\"'" else None
         return SpecError(f"unexpected character {ch!r}", span, hint=hint)
     tok: Token = getattr(e, "token", Token("$END", ""))
@@ -520,9 +524,23 @@ def _syntax_error(e: lark.exceptions.UnexpectedInput, file: str, text: str) -> S
 
 def _literal(term: str) -> str:
     names = {
-        "LPAR": "(", "RPAR": ")", "LSQB": "[", "RSQB": "]", "LBRACE": "{", "RBRACE": "}",
-        "COMMA": ",", "COLON": ":", "SEMICOLON": ";", "EQUAL": "=", "DOT": ".", "MINUS": "-",
-        "PLUS": "+", "STAR": "*", "SLASH": "/", "MORETHAN": ">", "LESSTHAN": "<",
+        "LPAR": "(",
+        "RPAR": ")",
+        "LSQB": "[",
+        "RSQB": "]",
+        "LBRACE": "{",
+        "RBRACE": "}",
+        "COMMA": ",",
+        "COLON": ":",
+        "SEMICOLON": ";",
+        "EQUAL": "=",
+        "DOT": ".",
+        "MINUS": "-",
+        "PLUS": "+",
+        "STAR": "*",
+        "SLASH": "/",
+        "MORETHAN": ">",
+        "LESSTHAN": "<",
     }
     return names.get(term, term.lower())
 
@@ -545,8 +563,8 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     except lark.exceptions.UnexpectedInput as e:
         raise _syntax_error(e, file, text) from None
     except TooDeep as e:
-        tok = e.tok
-        raise _nesting_error(A.Span(file, tok.line, tok.column, tok.line, tok.column + 1)) from None
+        line, col = e.tok.line or 1, e.tok.column or 1
+        raise _nesting_error(A.Span(file, line, col, line, col + 1)) from None
     imports = tuple(i for i in items if isinstance(i, A.Import))
     lets = tuple(i for i in items if isinstance(i, A.Let))
     blocks = tuple(i for i in items if isinstance(i, A.BlockDef))

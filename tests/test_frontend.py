@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from netspec import SpecError
+from netspec import SpecError, lex
 from netspec import ast as A
-from netspec import lex
 from netspec import parse as P
 from netspec.ast import Span
 
@@ -62,7 +61,7 @@ def test_deep_blocks_are_a_located_error() -> None:
 
 
 def test_brackets_in_strings_and_comments_do_not_count() -> None:
-    text = "# " + "(" * 200 + "\nlet x = \"" + "[" * 200 + "\"\n"
+    text = "# " + "(" * 200 + '\nlet x = "' + "[" * 200 + '"\n'
     assert P.parse(text, "s.net").lets[0].value.value == "[" * 200
 
 
@@ -171,12 +170,79 @@ def test_a_run_writes_its_cache_only_there(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- lexer
 
 PROBES = [
-    "import", "block", "blocks", "network", "let", "for", "in", "inx", "init", "input", "output", "repeat",
-    "residual", "dense", "if", "else", "not", "and", "or", "when", "shortcut", "train", "trainer", "x",
-    "name(", "name (", "if(", "a{i}:", "a{i} :", "a{i}", "3x224x224", "3x", "12", "1.5", ".5", "1e3", "1.",
-    '"s"', "'s'", '"open', "@a.b", "@", "->", "-", "+", "**", "*", "//", "/", "%", "==", "!=", "<=", "<",
-    ">", "=", "(", ")", "[", "]", "{", "}", ",", ";", ":", ".", "$", "?", "# c\nx", "\\\nx", "\n\n x",
-    " \t x", "",
+    "import",
+    "block",
+    "blocks",
+    "network",
+    "let",
+    "for",
+    "in",
+    "inx",
+    "init",
+    "input",
+    "output",
+    "repeat",
+    "residual",
+    "dense",
+    "if",
+    "else",
+    "not",
+    "and",
+    "or",
+    "when",
+    "shortcut",
+    "train",
+    "trainer",
+    "x",
+    "name(",
+    "name (",
+    "if(",
+    "a{i}:",
+    "a{i} :",
+    "a{i}",
+    "3x224x224",
+    "3x",
+    "12",
+    "1.5",
+    ".5",
+    "1e3",
+    "1.",
+    '"s"',
+    "'s'",
+    '"open',
+    "@a.b",
+    "@",
+    "->",
+    "-",
+    "+",
+    "**",
+    "*",
+    "//",
+    "/",
+    "%",
+    "==",
+    "!=",
+    "<=",
+    "<",
+    ">",
+    "=",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ";",
+    ":",
+    ".",
+    "$",
+    "?",
+    "# c\nx",
+    "\\\nx",
+    "\n\n x",
+    " \t x",
+    "",
 ]
 
 
