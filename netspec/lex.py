@@ -17,13 +17,14 @@ Plugged in through lark's `_plugins` option, the hook lark-cython uses.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
+from copy import copy
 from typing import Any
 
 from lark import Token
 from lark.common import LexerConf
 from lark.exceptions import UnexpectedCharacters, UnexpectedToken
-from lark.lexer import BasicLexer, ContextualLexer, LexerState
+from lark.lexer import AbstractBasicLexer, BasicLexer, ContextualLexer, LexerState
 
 MAX_NESTING = 64
 
@@ -32,14 +33,35 @@ _CLOSERS = frozenset(("RPAR", "RSQB", "RBRACE"))
 
 
 class SharedScannerLexer(ContextualLexer):
-    """lark's ContextualLexer, trying one shared scanner before each state's own."""
+    """lark's ContextualLexer, trying one shared scanner before each state's own.
+
+    A state's own lexer is also made only when first needed: lark makes all of them
+    (one per distinct set of terminals) when the parser is loaded.
+    """
 
     def __init__(
         self, conf: LexerConf, states: dict[int, Collection[str]], always_accept: Collection[str] = ()
     ) -> None:
-        super().__init__(conf, states, always_accept)
+        # What ContextualLexer.__init__ does, minus making every state's lexer up front.
         extra = frozenset(always_accept)
         self.accepts = {state: frozenset(names) | extra for state, names in states.items()}
+        self._conf, self._extra = conf, set(conf.ignore) | extra
+        self._by_terminals: dict[frozenset[str], AbstractBasicLexer] = {}
+        self.lexers = _LexersByState(self._state_lexer)
+        root_conf = copy(conf)
+        root_conf.terminals = list(conf.terminals)
+        root_conf.skip_validation = True
+        self.root_lexer = self.BasicLexer(root_conf)
+
+    def _state_lexer(self, state: int) -> AbstractBasicLexer:
+        names = self.accepts[state]
+        lexer = self._by_terminals.get(names)
+        if lexer is None:
+            conf = copy(self._conf)
+            by_name = conf.terminals_by_name
+            conf.terminals = [by_name[n] for n in names | self._extra if n in by_name]
+            lexer = self._by_terminals[names] = self.BasicLexer(conf)
+        return lexer
 
     def lex(self, lexer_state: LexerState, parser_state: Any) -> Iterator[Token]:
         root = self.root_lexer
@@ -83,6 +105,18 @@ class SharedScannerLexer(ContextualLexer):
                 ) from None
             except UnexpectedCharacters:
                 raise e from None
+
+
+class _LexersByState(dict[int, AbstractBasicLexer]):
+    """Parser state -> that state's own lexer, made on first lookup."""
+
+    def __init__(self, make: Callable[[int], AbstractBasicLexer]) -> None:
+        super().__init__()
+        self._make = make
+
+    def __missing__(self, state: int) -> AbstractBasicLexer:
+        lexer = self[state] = self._make(state)
+        return lexer
 
 
 class TooDeep(Exception):

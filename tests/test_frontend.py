@@ -269,7 +269,7 @@ def test_shared_scanner_gives_each_states_own_tokens() -> None:
 
     lexer = P._parser().parser.lexer.lexer
     assert isinstance(lexer, lex.SharedScannerLexer)
-    for state in lexer.lexers:
+    for state in lexer.accepts:
         for text in PROBES:
             stock = _tokens(lambda s, p: ContextualLexer.lex(lexer, s, p), state, text)
             assert _tokens(lexer.lex, state, text) == stock, (state, text)
