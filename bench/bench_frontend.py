@@ -3,8 +3,9 @@
     .venv/bin/python bench/bench_frontend.py [--quick] [--repeat N]
 
 Run it from the repository whose netspec you want to measure (`python -m netspec`
-imports the netspec of the current directory), e.g. from a checkout of an older
-commit for a before/after comparison.
+imports the netspec of the current directory); `--before DIR` also runs every
+netspec command from DIR (e.g. `git archive main | tar -x -C /tmp/before`), in the
+same rounds, for a before/after comparison.
 
 Every round runs each command once, in turn, so machine load hits all of them
 alike; the table gives medians over the rounds of wall time and of CPU time (user
@@ -36,10 +37,10 @@ LIBS = "from pydantic import BaseModel; import lark, networkx"
 LIBS_USED = "from pydantic import BaseModel; import lark"
 
 
-def run_once(cmd: list[str]) -> tuple[float, float, float]:
+def run_once(cmd: list[str], cwd: str | None = None) -> tuple[float, float, float]:
     """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of one process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV, cwd=cwd)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -60,13 +61,16 @@ def loop_spec(n: int) -> str:
     return f"network big() {{\n  input 16x32x32\n  repeat {n // 2} {{ conv 16 k=3 p=1; relu }}\n}}\n"
 
 
-def measure(commands: dict[str, list[str]], rounds: dict[str, int]) -> dict[str, list[tuple[float, float, float]]]:
+Command = tuple[list[str], str | None]  # argv, working directory (None: here)
+
+
+def measure(commands: dict[str, Command], rounds: dict[str, int]) -> dict[str, list[tuple[float, float, float]]]:
     """Round-robin: round r runs every command that still wants a run, in turn."""
     runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in commands}
     for r in range(max(rounds.values())):
-        for name, cmd in commands.items():
+        for name, (cmd, cwd) in commands.items():
             if r < rounds[name]:
-                runs[name].append(run_once(cmd))
+                runs[name].append(run_once(cmd, cwd))
         print(f"round {r + 1} done", file=sys.stderr)
     return runs
 
@@ -75,28 +79,33 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="3 rounds, no 100,000-line files")
     ap.add_argument("--repeat", type=int, default=None, help="rounds for the short commands (default 9)")
+    ap.add_argument("--before", metavar="DIR", help="also run every netspec command from DIR (an older checkout)")
     args = ap.parse_args()
     repeat = args.repeat or (3 if args.quick else 9)
     big = 1 if args.quick else max(3, repeat // 3)
     # Warm up: writes bytecode and the LALR table cache, as a first run after installing would.
-    subprocess.run([*NETSPEC, "check", "resnet152"], check=True, stdout=subprocess.DEVNULL, env=ENV)
+    trees = {"": None} if args.before is None else {"": None, f" [before: {args.before}]": args.before}
+    for cwd in trees.values():
+        subprocess.run([*NETSPEC, "check", "resnet152"], check=True, stdout=subprocess.DEVNULL, env=ENV, cwd=cwd)
     with tempfile.TemporaryDirectory() as tmp:
-        commands: dict[str, list[str]] = {
-            "python -c pass": [PY, "-c", "pass"],
-            "import torch": [PY, "-c", "import torch"],
-            f"bare library import ({LIBS})": [PY, "-c", LIBS],
-            f"libraries summary imports ({LIBS_USED})": [PY, "-c", LIBS_USED],
-            "netspec summary resnet152": [*NETSPEC, "summary", "resnet152"],
+        commands: dict[str, Command] = {
+            "python -c pass": ([PY, "-c", "pass"], None),
+            "import torch": ([PY, "-c", "import torch"], None),
+            f"bare library import ({LIBS})": ([PY, "-c", LIBS], None),
+            f"libraries summary imports ({LIBS_USED})": ([PY, "-c", LIBS_USED], None),
         }
+        for tag, cwd in trees.items():
+            commands[f"netspec summary resnet152{tag}"] = ([*NETSPEC, "summary", "resnet152"], cwd)
         rounds = dict.fromkeys(commands, repeat)
         sizes = (10_000,) if args.quick else (10_000, 100_000)
         for n in sizes:
             for kind, text in (("flat", flat_spec(n)), ("loop", loop_spec(n))):
                 path = Path(tmp) / f"{kind}{n}.net"
                 path.write_text(text)
-                name = f"check {n:,}-layer spec ({kind}, {len(text) // 1024} KiB)"
-                commands[name] = [*NETSPEC, "check", str(path)]
-                rounds[name] = big if n > 10_000 else repeat
+                for tag, cwd in trees.items():
+                    name = f"check {n:,}-layer spec ({kind}, {len(text) // 1024} KiB){tag}"
+                    commands[name] = ([*NETSPEC, "check", str(path)], cwd)
+                    rounds[name] = big if n > 10_000 else repeat
         runs = measure(commands, rounds)
 
     med = {name: tuple(statistics.median(x[i] for x in rs) for i in range(3)) for name, rs in runs.items()}
@@ -112,14 +121,15 @@ def main() -> None:
             f"| {name} | {len(runs[name])} | {wall:.3f} | {cpu:.3f} | {rss:.0f} | "
             f"{wall / torch_wall:.3f} | {cpu / torch_cpu:.3f} |"
         )
-    summary = med["netspec summary resnet152"]
-    for label, libs in (("bare library import", LIBS), ("pydantic + lark only", LIBS_USED)):
-        key = next(k for k in med if k.endswith(f"({libs})"))
-        own_wall, own_cpu = summary[0] - med[key][0], summary[1] - med[key][1]
-        print(
-            f"netspec's own cost in summary resnet152 (minus {label}): {own_wall * 1000:.0f} ms wall = "
-            f"{own_wall / torch_wall:.3f}x import torch; {own_cpu * 1000:.0f} ms CPU = {own_cpu / torch_cpu:.3f}x"
-        )
+    for tag in trees:
+        summary = med[f"netspec summary resnet152{tag}"]
+        for label, libs in (("bare library import", LIBS), ("pydantic + lark only", LIBS_USED)):
+            key = next(k for k in med if k.endswith(f"({libs})"))
+            own_wall, own_cpu = summary[0] - med[key][0], summary[1] - med[key][1]
+            print(
+                f"netspec's own cost in summary resnet152{tag} (minus {label}): {own_wall * 1000:.0f} ms wall = "
+                f"{own_wall / torch_wall:.3f}x import torch; {own_cpu * 1000:.0f} ms CPU = {own_cpu / torch_cpu:.3f}x"
+            )
 
 
 if __name__ == "__main__":

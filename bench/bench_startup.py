@@ -25,26 +25,26 @@ def mark(name):
 mark("start")
 from pydantic import BaseModel; import lark
 mark("libraries: from pydantic import BaseModel; import lark")
-import netspec.parse
-mark("import netspec.parse (ast, errors, lark.Lark)")
 import netspec.ast
-mark("  of which netspec.ast alone (already imported; 0 by design)")
+mark("import netspec, netspec.errors, netspec.ast (difflib)")
+import netspec.parse
+mark("import netspec.lex, netspec.parse (importlib.resources)")
 import pydantic.fields, pydantic.types, annotated_types
 mark("pydantic modules the ops import beyond BaseModel")
+from pydantic.plugin._loader import get_plugins
+list(get_plugins())
+mark("pydantic plugin scan (importlib.metadata), at the first schema build")
 import netspec.ops
 OPS = netspec.ops.OPS
-mark(f"import netspec.ops (Init, Op, ParamOp and {len(OPS)} op classes)")
+mark(f"import netspec.ops (Init, Op, ParamOp, forms and {len(OPS)} op classes)")
 extra = [type(f"Probe{i}", (OPS["conv"],), {"__module__": __name__}) for i in range(10)]
-mark("  10 more op classes (subclasses of conv), for the per-class cost")
+mark("  10 more op classes (subclasses of conv): the per-class cost")
 import netspec.evaluate, netspec.values, netspec.graph, netspec.lint
 mark("import evaluate, values, graph, lint")
 import netspec.library, netspec.summary, netspec.cli
 mark("import library, summary, cli (argparse, json)")
 netspec.parse._parser()
 mark("grammar: LALR tables from the private cache")
-from pydantic.plugin._loader import get_plugins
-list(get_plugins())
-mark("pydantic plugin scan (importlib.metadata), on first validation")
 used = ("conv", "bn", "relu", "maxpool", "add", "global_pool", "avgpool", "flatten", "linear")
 for kind in used:
     if kind in OPS:
@@ -54,11 +54,8 @@ mark("first validation of each op class resnet152 uses (schema build)")
 from netspec.library import Loader, resolve, build
 path, name = resolve("resnet152")
 mark("find resnet152 in the library (scan of specs/)")
-text = path.read_text()
-netspec.parse.parse(text, "resnet.net")
-mark("parse resnet.net once, alone")
 loaded = Loader().load(path)
-mark("load resnet.net again with its import (parse both, evaluate lets)")
+mark("parse resnet.net and common.net, evaluate their lets")
 g = build(loaded, name, {})
 mark(f"evaluate + shape-check resnet152 ({len(g.layers())} layers)")
 text = netspec.summary.table(g, None)

@@ -8,7 +8,7 @@ trailing `->`, so long lists and chains can wrap. lark's errors are turned into
 plain words ("missing '}'") before anyone sees them.
 
     >>> parse("network n() { input 3x8x8; relu }").networks[0].body[1].chain.terms[0].span
-    Span(file='<string>', line=1, col=30, end_line=1, end_col=34)
+    Span(file='<string>', line=1, col=28, end_line=1, end_col=32)
 """
 
 from __future__ import annotations
