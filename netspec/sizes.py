@@ -1,0 +1,680 @@
+"""Which input sizes a network accepts, and which it runs on without dropping pixels.
+
+    netspec check unet_padded --sizes
+    H: a multiple of 16 (16, 32, ...); others fail at 'up4.1' (concat: shapes differ ...)
+
+Every shape is an exact integer function of the input size, so the rule is found
+by trying sizes: each spatial dim is scanned from 1 to a little past its declared
+size (the other dim kept at its declared value) and every size is classified as
+
+- fails: shape inference stops at some layer (its path and message are kept);
+- loses pixels: it runs, but a strided window op floors its input and leaves rows
+  or columns at the end that the next window would have read (the U-Net paper's
+  warning about max-pooling odd sizes); the first such layer is kept;
+- exact: it runs and every input pixel reaches the output.
+
+Strides make the pattern periodic: its period divides the product of the strides
+on the way down (`period`), so the last period scanned states the rule and a window
+far above checks that it holds there too.
+
+Trying a size re-runs shape inference over the checked graph (each op's `infer`
+on the new shapes, ~1 us a layer), not the whole evaluator. That is exact whenever
+the graph's structure and op parameters do not depend on the input size, which
+`verify` confirms by fully re-evaluating the spec at the sizes the report names;
+if any disagrees, the whole scan is redone with full evaluations (~1-40 ms each).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SpecError
+from .graph import Graph
+from .ops import Op, Shape, ShapeError
+
+DIMS = {1: "H", 2: "W"}
+MAX_PERIOD = 1024
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A layer that drops the last rows (dim H) or columns (dim W) of its input."""
+
+    layer: str
+    label: str
+    size_in: int
+    size_out: int
+    lost: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happens at one input shape: runs or fails where, and the first pixel loss per dim."""
+
+    shape: Shape
+    runs: bool
+    layer: str | None = None  # the failing layer
+    message: str | None = None
+    losses: tuple[Loss | None, ...] = ()  # per spatial dim (H, W)
+
+    def loss(self, dim: int) -> Loss | None:
+        return self.losses[dim - 1] if self.runs and len(self.losses) >= dim else None
+
+    def status(self, dim: int) -> str:
+        if not self.runs:
+            return "fail"
+        return "loss" if self.loss(dim) else "exact"
+
+
+# ---------------------------------------------------------------- window ops
+Window = tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]  # kernel, stride, padding, dilation
+
+
+def _pair(v: Any) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
+
+
+def window_of(op: Op, cache: dict[Op, Window | None] | None = None) -> Window | None:
+    """Kernel, stride, padding and dilation of a sliding-window op (conv, pools), else None.
+
+    Read from the op's parameters by name, so any op with `kernel` and `stride` is
+    covered; transposed convolutions (`output_padding`) only grow their input.
+    """
+    if cache is not None and op in cache:
+        return cache[op]
+    d = op.model_dump()
+    win: Window | None = None
+    if "kernel" in d and "stride" in d and "output_padding" not in d:
+        k = _pair(d["kernel"])
+        s = _pair(d["stride"]) if d["stride"] is not None else k
+        p = d.get("padding", 0)
+        if isinstance(p, str):
+            p = 0 if p == "valid" else None  # 'same' keeps the size (stride 1)
+        if p is not None:
+            win = (k, s, _pair(p), _pair(d.get("dilation", 1) or 1))
+    if cache is not None:
+        cache[op] = win
+    return win
+
+
+def window_loss(win: Window, i: int, size_in: int, size_out: int) -> int:
+    """Input rows along pair index `i` that no window reads but a next window would have.
+
+    Window j reads rows [j*s - p, j*s - p + d(k-1)]; with `size_out` windows the last
+    read row is `last`, and a further window would start at `nxt`. Rows in between
+    that is the stride's own gap (a 1x1/2 conv reads every other row by design);
+    real rows from max(last + 1, nxt) on are dropped by the floor.
+    """
+    (k, s, p, d) = (x[i] for x in win)
+    last = (size_out - 1) * s - p + d * (k - 1)
+    nxt = size_out * s - p
+    return max(0, size_in - max(last + 1, nxt))
+
+
+def period(g: Graph, cache: dict[Op, Window | None] | None = None) -> tuple[int, int]:
+    """Per spatial dim, the lcm over layers of the product of strides from the input to it."""
+    cum: dict[str, tuple[int, int]] = {}
+    total = [1, 1]
+    for n in g.nodes.values():
+        ch, cw = 1, 1
+        for src in n.inputs:
+            h, w = cum.get(src, (1, 1))
+            ch, cw = math.lcm(ch, h), math.lcm(cw, w)
+        win = window_of(n.op, cache)
+        if win is not None:
+            ch, cw = ch * win[1][0], cw * win[1][1]
+        ch, cw = min(ch, MAX_PERIOD), min(cw, MAX_PERIOD)
+        cum[n.id] = (ch, cw)
+        total = [min(math.lcm(total[0], ch), MAX_PERIOD), min(math.lcm(total[1], cw), MAX_PERIOD)]
+    return total[0], total[1]
+
+
+# ---------------------------------------------------------------- trying sizes
+Step = tuple[str, Op, tuple[str, ...], "Window | None"]  # node id, op, inputs, window
+Run = tuple[list[Shape], tuple[str, str] | None, list[Loss | None]]  # shapes, (failing layer, message), losses
+
+
+class Prober:
+    """Tries input shapes on one spec (parsed once): fast replay, or full evaluation.
+
+    Args:
+        spec: a library name, a file, or `file.net:network`.
+        params: network parameters (`--set`).
+        input: the shape to start from (`--input`); None for the declared one.
+        graph: the spec's graph at `input` when the caller has it already.
+    """
+
+    def __init__(self, spec: str, params: dict[str, Any] | None = None, input: Shape | None = None,
+                 graph: Graph | None = None) -> None:
+        from .library import Loader, resolve
+
+        path, self.name = resolve(spec)
+        self.loaded = Loader().load(path)
+        self.params = dict(params or {})
+        self.windows: dict[Op, Window | None] = {}
+        self.error: SpecError | None = None
+        self.graph = graph
+        if graph is None:
+            try:
+                self.graph = self._build(tuple(input) if input is not None else None)
+            except SpecError as err:
+                self.error = err
+        base = self.graph
+        if base is None and input is not None:  # the given size fails: replay the declared graph
+            try:
+                base = self._build(None)
+            except SpecError:
+                base = None
+        self.base = base
+        self.shape: Shape = tuple(input) if input is not None else base.input_shape if base else ()
+        self.replay = base is not None
+        self._segments = _segments(self._steps(base)) if base else []
+        self._cache: dict[Shape, Outcome] = {}
+        self._memo: dict[tuple[int, tuple[Shape, ...]], Run] = {}
+
+    def _build(self, shape: Shape | None) -> Graph:
+        from .library import build
+
+        return build(self.loaded, self.name, self.params, shape)
+
+    def _steps(self, g: Graph) -> list[Step]:
+        return [(n.id, n.op, n.inputs, window_of(n.op, self.windows)) for n in g.layers()]
+
+    def full(self, shape: Shape) -> tuple[Outcome, Graph | None]:
+        """Evaluate the spec at `shape` from scratch (the ground truth)."""
+        try:
+            g = self._build(shape)
+        except SpecError as err:
+            return Outcome(shape, False, err.path, err.message), None
+        except Exception as err:  # a shape rule that crashes instead of raising ShapeError
+            return Outcome(shape, False, None, f"internal error: {type(err).__name__}: {err}"), None
+        found: list[Loss | None] = [None, None]
+        for nid, op, ins, win in self._steps(g):
+            if win is not None and ins:
+                _note_loss(found, nid, op, win, g.nodes[ins[0]].shape, g.nodes[nid].shape)
+        return Outcome(shape, True, losses=tuple(found)), g
+
+    def fast(self, shape: Shape) -> Outcome:
+        """`full(shape)`'s verdict by re-running the ops' shape rules over the checked graph."""
+        hit = self._cache.get(shape)
+        if hit is None:
+            hit = self._cache[shape] = self._replay(shape) if self.replay else self.full(shape)[0]
+        return hit
+
+    def _replay(self, shape: Shape) -> Outcome:
+        # A segment is a chain of layers each reading the one before. Equal segments on
+        # equal input shapes give equal answers, and deep layers see the same few shapes
+        # for many input sizes, so each segment's answer is kept.
+        shapes: dict[str, Shape] = {Graph.INPUT: shape}
+        found: list[Loss | None] = [None, None]
+        for index, (ids, steps) in enumerate(self._segments):
+            key = (index, tuple(shapes[i] for i in steps[0][2]))
+            hit = self._memo.get(key)
+            if hit is None:
+                try:
+                    hit = self._memo[key] = _run(steps, list(key[1]))
+                except Exception:  # not a clean shape rule: let the evaluator decide
+                    return self.full(shape)[0]
+            outs, fail, losses = hit
+            if fail is not None:
+                return Outcome(shape, False, fail[0], fail[1])
+            shapes.update(zip(ids, outs, strict=False))
+            if losses[0] and not found[0]:
+                found[0] = losses[0]
+            if losses[1] and not found[1]:
+                found[1] = losses[1]
+        return Outcome(shape, True, losses=tuple(found))
+
+    def verify(self, shapes: Iterable[Shape]) -> bool:
+        """Check the replay against full evaluation at `shapes`; turn replay off if any differs."""
+        if not self.replay or self.base is None:
+            return True
+        base = [(n.id, n.op, n.inputs) for n in self.base.layers()]
+        for shape in dict.fromkeys(shapes):
+            want, g = self.full(shape)
+            got = self.fast(shape)
+            same = (want.runs == got.runs and (want.runs or want.layer == got.layer)
+                    and want.losses == got.losses)
+            if same and g is not None:
+                same = [(n.id, n.op, n.inputs) for n in g.layers()] == base
+            if not same:
+                self.replay = False
+                self._cache.clear()
+                return False
+            self._cache[shape] = want  # the evaluator's own message
+        return True
+
+
+def _segments(steps: list[Step]) -> list[tuple[tuple[str, ...], list[Step]]]:
+    """Split the layers into chains: a layer joins the chain when it reads only the layer before."""
+    out: list[tuple[tuple[str, ...], list[Step]]] = []
+    for step in steps:
+        if out and step[2] == (out[-1][1][-1][0],):
+            out[-1][1].append(step)
+        else:
+            out.append(((), [step]))
+    return [(tuple(s[0] for s in chain), chain) for _, chain in out]
+
+
+def _run(steps: list[Step], ins: list[Shape]) -> Run:
+    """Shapes of a chain's layers from its first layer's input shapes; the failing layer; losses."""
+    outs: list[Shape] = []
+    found: list[Loss | None] = [None, None]
+    for nid, op, _, win in steps:
+        try:
+            out = op.infer(ins)
+        except ShapeError as err:
+            msg = err.message if err.message.startswith(op.kind) else f"{op.kind}: {err.message}"
+            return outs, (nid, msg), found
+        if win is not None:
+            _note_loss(found, nid, op, win, ins[0], out)
+        outs.append(out)
+        ins = [out]
+    return outs, None, found
+
+
+def _note_loss(found: list[Loss | None], nid: str, op: Op, win: Window, a: Shape, b: Shape) -> None:
+    if len(a) != 3 or len(b) != 3:
+        return
+    for dim in (1, 2):
+        if found[dim - 1] is None:
+            lost = window_loss(win, dim - 1, a[dim], b[dim])
+            if lost:
+                found[dim - 1] = Loss(nid, op.label(), a[dim], b[dim], lost)
+
+
+# ---------------------------------------------------------------- the rule for one dim
+@dataclass
+class DimRule:
+    """The sizes one spatial dim accepts, with the other dim at its declared size.
+
+    `outcomes` holds every size tried: 1 up to where the pattern has settled, a few
+    samples of the stretch above (`gap`, assumed to follow the pattern), sizes
+    around the declared one, and a window far above (`top`).
+    """
+
+    dim: int  # 1 = H, 2 = W
+    declared: int
+    period: int
+    hi: int  # the largest contiguous size tried
+    outcomes: dict[int, Outcome]
+    pattern: dict[int, str]  # residue mod period -> fail / loss / exact, from the period ending at hi
+    gap: tuple[int, int] | None = None  # sizes only sampled: they followed the pattern
+    top: tuple[int, int] = (0, 0)  # the far window
+    truncated: bool = False  # the time limit stopped the scan before the pattern settled
+
+    @property
+    def name(self) -> str:
+        return DIMS[self.dim]
+
+    def status(self, h: int) -> str:
+        """fail, loss or exact, as seen for sizes tried, by the pattern for the others."""
+        if h < 1:
+            return "fail"
+        o = self.outcomes.get(h)
+        if o is not None:
+            return o.status(self.dim)
+        if self.truncated and h < self.declared:
+            return "unknown"
+        return self.pattern[h % self.period]
+
+    def works(self, h: int) -> bool:
+        return self.status(h) in ("loss", "exact")
+
+    @property
+    def minimum(self) -> int | None:
+        return next((h for h in sorted(self.outcomes) if h <= self.hi and self.outcomes[h].runs), None)
+
+    @property
+    def settle(self) -> int:
+        """The smallest size from which every size tried up to hi follows the pattern."""
+        tried = sorted(h for h in self.outcomes if h <= self.hi)
+        settle = self.hi + 1
+        for h in reversed(tried):
+            if self.status(h) != self.pattern[h % self.period]:
+                break
+            settle = h
+        return settle
+
+    @property
+    def periodic_above(self) -> bool:
+        return all(self.status(h) == self.pattern[h % self.period] for h in range(*self.top))
+
+    def runs_residues(self) -> set[int]:
+        return {r for r, s in self.pattern.items() if s != "fail"}
+
+    def exact_residues(self) -> set[int]:
+        return {r for r, s in self.pattern.items() if s == "exact"}
+
+    def nearest(self, h: int, exact: bool = False) -> tuple[int | None, int | None]:
+        """The closest sizes below and above `h` that run (`exact`: that also lose no pixels)."""
+        ok = {"exact"} if exact else {"loss", "exact"}
+        reach = 4 * self.period + 8
+        below = next((x for x in range(h - 1, max(0, h - reach), -1) if self.status(x) in ok), None)
+        above = next((x for x in range(h + 1, h + reach) if self.status(x) in ok), None)
+        return below, above
+
+    def example(self, status: Iterable[str], residue: int | None = None) -> int | None:
+        """The size tried nearest the declared one (past `settle`) with one of these statuses."""
+        want, settle = set(status), self.settle
+        cands = [h for h in self.outcomes if settle <= h <= self.hi and self.status(h) in want
+                 and (residue is None or h % self.period == residue)]
+        return min(cands, key=lambda h: (abs(h - self.declared), h)) if cands else None
+
+
+def scan(prober: Prober, dim: int, deadline: float | None = None) -> DimRule:
+    """Try sizes along `dim` and find the periodic pattern they settle into.
+
+    Sizes from declared - 2 periods to declared + 2 periods give the pattern (the
+    last period); sizes from 1 upwards are then tried until two whole periods in a
+    row follow it. The stretch between is sampled (one size a period, walking
+    through the residues) and tried in full if a sample breaks the pattern.
+    """
+    shape, declared = prober.shape, prober.shape[dim]
+    base = prober.base or prober.graph
+    per = period(base, prober.windows)[dim - 1] if base is not None else 1
+    out: dict[int, Outcome] = {}
+
+    def tried(h: int) -> str:
+        if h not in out:
+            out[h] = prober.fast(_with(shape, dim, h))
+        return out[h].status(dim)
+
+    hi = declared + 2 * per - 1
+    near_lo = max(1, declared - 2 * per)
+    for h in range(near_lo, hi + 1):
+        tried(h)
+    pattern = {h % per: tried(h) for h in range(hi - per + 1, hi + 1)}
+    run, h, truncated = 0, 1, False
+    while h < near_lo and run < 2 * per:
+        run = run + 1 if tried(h) == pattern[h % per] else 0
+        if deadline is not None and time.perf_counter() > deadline:
+            truncated = True
+            break
+        h += 1
+    gap = (h, near_lo - 1) if h < near_lo and not truncated else None
+    if gap is not None:
+        samples = range(gap[0], gap[1] + 1, per + 1)
+        if any(tried(x) != pattern[x % per] for x in samples):
+            for x in range(gap[0], gap[1] + 1):
+                tried(x)
+            gap = None
+    far = max(2 * declared, declared + 8 * per)
+    far -= far % per
+    for x in range(far, far + per):
+        tried(x)
+    return DimRule(dim, declared, per, hi, out, pattern, gap, (far, far + per), truncated)
+
+
+def _with(shape: Shape, dim: int, value: int) -> Shape:
+    return tuple(value if i == dim else d for i, d in enumerate(shape))
+
+
+def _symmetric(g: Graph) -> bool:
+    """H and W behave alike: a square input and no op parameter that differs between them."""
+    if len(g.input_shape) != 3 or g.input_shape[1] != g.input_shape[2]:
+        return False
+    for op in {id(n.op): n.op for n in g.layers()}.values():
+        for v in op.model_dump().values():
+            if isinstance(v, (tuple, list)) and len(v) == 2 and v[0] != v[1]:
+                return False
+            if isinstance(v, (tuple, list)) and len(v) == 4 and (v[0], v[1]) != (v[2], v[3]):
+                return False
+    return True
+
+
+# ---------------------------------------------------------------- the report
+@dataclass
+class SizeReport:
+    """The rule for H and W (W is H's rule when the network is symmetric)."""
+
+    network: str
+    shape: Shape
+    rules: dict[int, DimRule]
+    same_wh: bool
+    seconds: float
+    tried: int
+    replayed: bool
+    error: str | None = None
+
+    def text(self) -> str:
+        return format_report(self)
+
+    def short(self) -> str:
+        return format_short(self)
+
+    def as_json(self) -> dict[str, Any]:
+        return report_json(self)
+
+
+def analyze(spec: str, params: dict[str, Any] | None = None, input: Shape | None = None,
+            time_limit: float = 10.0, prober: Prober | None = None) -> SizeReport:
+    """Find the input sizes `spec` accepts along H and W; see the module docstring."""
+    from .library import _no_gc
+
+    start = time.perf_counter()
+    p = prober or Prober(spec, params, input)
+    name = p.base.name if p.base else spec
+    if len(p.shape) != 3:
+        return SizeReport(name, p.shape, {}, False, 0.0, 0, p.replay,
+                          error=p.error.message if p.error else "the input has no height and width")
+    with _no_gc():
+        for _attempt in range(2):
+            deadline = start + time_limit
+            same = p.base is not None and _symmetric(p.base)
+            rules = {1: scan(p, 1, deadline)}
+            rules[2] = rules[1] if same else scan(p, 2, deadline)
+            if same:  # spot-check W against H's rule
+                r = rules[1]
+                for x in range(max(1, r.declared - r.period), r.declared + r.period):
+                    if p.fast(_with(p.shape, 2, x)).status(2) != r.status(x):
+                        same, rules[2] = False, scan(p, 2, deadline)
+                        break
+            if p.verify(_evidence(p, rules)):
+                break
+    tried = sum(len(r.outcomes) for r in {id(r): r for r in rules.values()}.values())
+    return SizeReport(name, p.shape, rules, same, time.perf_counter() - start, tried, p.replay)
+
+
+def _evidence(p: Prober, rules: dict[int, DimRule]) -> list[Shape]:
+    """The shapes the report quotes: declared, the minimum and below, one per failing or lossy layer."""
+    out = [p.shape]
+    for dim, r in rules.items():
+        m = r.minimum
+        sizes = [m, m - 1] if m is not None and m > 1 else []
+        seen: set[str | None] = set()
+        for res in range(r.period):
+            h = r.example(("fail", "loss", "exact"), res)
+            if h is None:
+                continue
+            o = r.outcomes[h]
+            loss = o.loss(dim)
+            key = o.layer if not o.runs else loss.layer if loss else "exact"
+            if key not in seen:
+                seen.add(key)
+                sizes.append(h)
+        out += [_with(p.shape, dim, h) for h in sizes if h is not None and h >= 1]
+    return out
+
+
+# ---------------------------------------------------------------- words
+def residue_text(var: str, residues: set[int], per: int) -> str:
+    """Residues mod `per` in words: {0} -> `a multiple of 16`, {12} -> `16k + 12`,
+    {29, 30, 31, 0} -> `32k - 3 to 32k`, all -> `any size`."""
+    if len(residues) == per:
+        return "any size"
+    if not residues:
+        return "no size"
+    q = min(d for d in range(1, per + 1) if per % d == 0 and {(r + d) % per for r in residues} == residues)
+    rs = sorted({r % q for r in residues})
+    if rs == [0]:
+        return f"a multiple of {q}"
+    # cyclic runs of consecutive residues, a run through 0 written with negative offsets
+    runs: list[list[int]] = []
+    for r in rs:
+        if runs and r == runs[-1][-1] + 1:
+            runs[-1].append(r)
+        else:
+            runs.append([r])
+    if len(runs) > 1 and runs[0][0] == 0 and runs[-1][-1] == q - 1:
+        runs[0] = [r - q for r in runs.pop()] + runs[0]
+
+    def term(r: int) -> str:
+        return f"{q}k" if r == 0 else f"{q}k + {r}" if r > 0 else f"{q}k - {-r}"
+
+    parts = [term(run[0]) if len(run) == 1 else f"{term(run[0])} to {term(run[-1])}" for run in runs]
+    return f"{var} = " + " or ".join(parts)
+
+
+def _ranges(xs: list[int], limit: int = 6) -> str:
+    parts: list[str] = []
+    i = 0
+    while i < len(xs):
+        j = i
+        while j + 1 < len(xs) and xs[j + 1] == xs[j] + 1:
+            j += 1
+        parts.append(str(xs[i]) if i == j else f"{xs[i]}-{xs[j]}")
+        i = j + 1
+    return ", ".join(parts[:limit]) + (", ..." if len(parts) > limit else "")
+
+
+def _fail_text(o: Outcome) -> str:
+    where = f"'{o.layer}' fails" if o.layer else "fails"
+    return f"{where}: {o.message}" if o.message else where
+
+
+def _loss_text(h: int, loss: Loss, rows: str) -> str:
+    n = f"1 {rows[:-1]}" if loss.lost == 1 else f"{loss.lost} {rows}"
+    return f"'{loss.layer}' (at {h}: {loss.label} floors {loss.size_in} to {loss.size_out}, {n} lost)"
+
+
+def dim_lines(r: DimRule) -> list[str]:
+    """The rule for one dim: the sizes that run, then each constraint with the layer that imposes it."""
+    var, rows = r.name, ("rows" if r.dim == 1 else "columns")
+    m = r.minimum
+    if m is None:
+        return [f"{var}: no size from 1 to {r.hi} runs; at {r.declared}: {_fail_text(r.outcomes[r.declared])}"]
+    per, settle = r.period, r.settle
+    runs, exact = r.runs_residues(), r.exact_residues()
+    first = next(h for h in range(settle, r.hi + 1) if r.status(h) != "fail")
+    rule = residue_text(var, runs, per)
+    head = f"{var}: {rule} >= {first}" if rule == "any size" else f"{var}: {rule}, from {first}"
+    extra = [h for h in sorted(r.outcomes) if m <= h < settle and r.status(h) != "fail"]
+    lines = [head + (f" (and {_ranges(extra)})" if extra else "")]
+    if m > 1:
+        below = max((h for h in r.outcomes if h < m and h % per in runs), default=m - 1)
+        lines.append(f"   minimum {m}: at {below} {_fail_text(r.outcomes[below])}")
+    if len(runs) < per:
+        fails: dict[str | None, int] = {}
+        for res in sorted(set(range(per)) - runs):
+            h = r.example(("fail",), res)
+            if h is not None:
+                fails.setdefault(r.outcomes[h].layer, h)
+        why = "; ".join(f"at {h} {_fail_text(r.outcomes[h])}" for h in list(fails.values())[:3])
+        lines.append(f"   {rule}: {why}")
+    losses: dict[str, tuple[int, Loss]] = {}
+    for res in sorted(runs - exact):
+        h = r.example(("loss",), res)
+        loss = r.outcomes[h].loss(r.dim) if h is not None else None
+        if h is not None and loss is not None:
+            losses.setdefault(loss.layer, (h, loss))
+    if not runs:
+        pass
+    elif exact == runs:
+        lines.append("   no size loses pixels")
+    else:
+        where = ", ".join(_loss_text(h, loss, rows) for h, loss in list(losses.values())[:2])
+        if exact:
+            near = sorted(sorted((h for h in range(first, r.hi + per) if r.status(h) == "exact"),
+                                 key=lambda h: (abs(h - r.declared), h))[:3])
+            lines.append(f"   no pixels lost only for {residue_text(var, exact, per)}: "
+                         f"{', '.join(map(str, near))}; other sizes drop {rows} at {where}")
+        else:
+            lines.append(f"   every size drops {rows} at {where}")
+    if not r.periodic_above:
+        h = next(h for h in range(*r.top) if r.status(h) != r.pattern[h % per])
+        o = r.outcomes[h]
+        lines.append(f"   tried up to {r.hi}; at {h} it differs: {'runs' if o.runs else _fail_text(o)}")
+    if r.truncated:
+        lines.append(f"   (time limit: sizes below {min(r.outcomes)} and some between were not tried)")
+    return lines
+
+
+def format_report(rep: SizeReport) -> str:
+    if rep.error:
+        return f"sizes: {rep.network}: {rep.error}"
+    c, h, w = rep.shape
+    how = "replayed shape inference" if rep.replayed else "full evaluations"
+    lines = [f"sizes: {rep.network}, input {c}xHxW, declared {h}x{w}; each dim tried with the other at its "
+             f"declared size ({rep.tried} sizes, {how}, {rep.seconds:.2f} s)"]
+    lines += ["  " + x for x in dim_lines(rep.rules[1])]
+    if rep.same_wh:
+        lines.append("  W: the same as H")
+    else:
+        lines += ["  " + x for x in dim_lines(rep.rules[2])]
+    return "\n".join(lines)
+
+
+def format_short(rep: SizeReport) -> str:
+    """One line for `summary`: `input sizes: H, W a multiple of 16, from 16`."""
+    if rep.error:
+        return f"input sizes: {rep.error}"
+    parts: list[str] = []
+    for dim in (1, 2):
+        r = rep.rules[dim]
+        text = dim_lines(r)[0]
+        exact = r.exact_residues()
+        if r.minimum is not None and exact and exact != r.runs_residues():
+            text += f", no pixels lost for {residue_text(r.name, exact, r.period)}"
+        if dim == 2 and rep.same_wh:
+            parts[0] = "H, W" + parts[0][1:]
+            break
+        parts.append(text)
+    return "input sizes: " + "; ".join(parts) + " (netspec check --sizes)"
+
+
+def report_json(rep: SizeReport) -> dict[str, Any]:
+    out: dict[str, Any] = {"network": rep.network, "input": list(rep.shape), "same_wh": rep.same_wh,
+                           "error": rep.error, "dims": {}}
+    for r in rep.rules.values():
+        m = r.minimum
+        out["dims"][r.name] = {
+            "declared": r.declared, "period": r.period, "minimum": m,
+            "settle": r.settle if m is not None else None,
+            "runs_mod_period": sorted(r.runs_residues()), "exact_mod_period": sorted(r.exact_residues()),
+            "rule": dim_lines(r),
+        }
+    return out
+
+
+def suggest(spec: str, params: dict[str, Any], shape: Shape) -> str | None:
+    """For an input shape that fails: the nearest shapes that run, as a hint (or None)."""
+    try:
+        p = Prober(spec, params, None)
+    except SpecError:
+        return None
+    if p.base is None or len(shape) != 3 or len(p.shape) != 3 or shape[0] != p.shape[0]:
+        return None
+    from .library import _no_gc
+
+    picks: list[tuple[int | None, int | None]] = []
+    with _no_gc():
+        for dim in (1, 2):
+            rule = scan(p, dim, deadline=time.perf_counter() + 2.0)
+            given = shape[dim]
+            picks.append((given, given) if rule.works(given) else rule.nearest(given))
+        cands: list[Shape] = []
+        for i in (0, 1):
+            ch, cw = picks[0][i], picks[1][i]
+            if ch is not None and cw is not None:
+                cand = (shape[0], ch, cw)
+                if cand != tuple(shape) and cand not in cands and p.full(cand)[0].runs:
+                    cands.append(cand)
+    if not cands:
+        return None
+    text = " or ".join("x".join(map(str, c)) for c in cands)
+    return f"the nearest input sizes that work are {text} (netspec check --sizes shows the rule)"
