@@ -102,17 +102,20 @@ def window_of(op: Op, cache: dict[Op, Window | None] | None = None) -> Window | 
 
 
 def window_loss(win: Window, i: int, size_in: int, size_out: int) -> int:
-    """Input rows along pair index `i` that no window reads but a next window would have.
+    """Input rows along pair index `i` that the windows skip but a further window would read.
 
-    Window j reads rows [j*s - p, j*s - p + d(k-1)]; with `size_out` windows the last
-    read row is `last`, and a further window would start at `nxt`. Rows in between
-    that is the stride's own gap (a 1x1/2 conv reads every other row by design);
-    real rows from max(last + 1, nxt) on are dropped by the floor.
+    Window j reads rows j*s - p + d*t (t < k). Rows a stride or a dilation skips by
+    design are read by no window at all; the floor's loss is the rows that only
+    windows from `size_out` on would read. Those start at size_out*s - p, so only
+    the last few rows need looking at.
     """
     (k, s, p, d) = (x[i] for x in win)
-    last = (size_out - 1) * s - p + d * (k - 1)
-    nxt = size_out * s - p
-    return max(0, size_in - max(last + 1, nxt))
+    lost = 0
+    for r in range(max(0, size_out * s - p), size_in):
+        starts = [r + p - d * t for t in range(k) if (r + p - d * t) % s == 0 and r + p - d * t >= 0]
+        if starts and all(x // s >= size_out for x in starts):
+            lost += 1
+    return lost
 
 
 def period(g: Graph, cache: dict[Op, Window | None] | None = None) -> tuple[int, int]:
