@@ -479,6 +479,8 @@ def analyze(spec: str, params: dict[str, Any] | None = None, input: Shape | None
                         break
             if p.verify(_evidence(p, rules)):
                 break
+    for r in {id(r): r for r in rules.values()}.values():  # verify() kept the evaluator's own messages
+        r.outcomes = {h: p.fast(_with(p.shape, r.dim, h)) for h in r.outcomes}
     tried = sum(len(r.outcomes) for r in {id(r): r for r in rules.values()}.values())
     return SizeReport(name, p.shape, rules, same, time.perf_counter() - start, tried, p.replay)
 
@@ -552,15 +554,26 @@ def _fail_text(o: Outcome) -> str:
 
 def _loss_text(h: int, loss: Loss, rows: str) -> str:
     n = f"1 {rows[:-1]}" if loss.lost == 1 else f"{loss.lost} {rows}"
-    return f"'{loss.layer}' (at {h}: {loss.label} floors {loss.size_in} to {loss.size_out}, {n} lost)"
+    return f"at {h} '{loss.layer}': {loss.label} floors {loss.size_in} to {loss.size_out}, {n} lost"
+
+
+def _listed(lead: str, items: list[str]) -> list[str]:
+    """`lead` then the first item, the others aligned under it."""
+    return [f"   {lead}{items[0]}", *(f"   {' ' * len(lead)}{x}" for x in items[1:])]
 
 
 def dim_lines(r: DimRule) -> list[str]:
-    """The rule for one dim: the sizes that run, then each constraint with the layer that imposes it."""
+    """The rule for one dim: the sizes that run, then each constraint with the layer that imposes it.
+
+        H: a multiple of 16, from 16
+           minimum 16: at 15 'bottom.pool' fails: maxpool 2x2/2 needs at least 2 pixels ...
+           other sizes fail: at 513 'up1.1' fails: concat: shapes differ, ...
+           no size loses pixels
+    """
     var, rows = r.name, ("rows" if r.dim == 1 else "columns")
     m = r.minimum
     if m is None:
-        return [f"{var}: no size from 1 to {r.hi} runs; at {r.declared}: {_fail_text(r.outcomes[r.declared])}"]
+        return [f"{var}: no size from 1 to {r.hi} runs; at {r.declared} {_fail_text(r.outcomes[r.declared])}"]
     per, settle = r.period, r.settle
     runs, exact = r.runs_residues(), r.exact_residues()
     first = next(h for h in range(settle, r.hi + 1) if r.status(h) != "fail")
@@ -577,27 +590,23 @@ def dim_lines(r: DimRule) -> list[str]:
             h = r.example(("fail",), res)
             if h is not None:
                 fails.setdefault(r.outcomes[h].layer, h)
-        why = "; ".join(f"at {h} {_fail_text(r.outcomes[h])}" for h in list(fails.values())[:3])
-        lines.append(f"   {rule}: {why}")
+        lines += _listed("other sizes fail: ", [f"at {h} {_fail_text(r.outcomes[h])}" for h in list(fails.values())[:3]])
     losses: dict[str, tuple[int, Loss]] = {}
     for res in sorted(runs - exact):
         h = r.example(("loss",), res)
         loss = r.outcomes[h].loss(r.dim) if h is not None else None
         if h is not None and loss is not None:
             losses.setdefault(loss.layer, (h, loss))
-    if not runs:
-        pass
-    elif exact == runs:
+    where = [_loss_text(h, loss, rows) for h, loss in list(losses.values())[:3]]
+    if runs and exact == runs:
         lines.append("   no size loses pixels")
-    else:
-        where = ", ".join(_loss_text(h, loss, rows) for h, loss in list(losses.values())[:2])
-        if exact:
-            near = sorted(sorted((h for h in range(first, r.hi + per) if r.status(h) == "exact"),
-                                 key=lambda h: (abs(h - r.declared), h))[:3])
-            lines.append(f"   no pixels lost only for {residue_text(var, exact, per)}: "
-                         f"{', '.join(map(str, near))}; other sizes drop {rows} at {where}")
-        else:
-            lines.append(f"   every size drops {rows} at {where}")
+    elif exact:
+        near = sorted(sorted((h for h in range(first, r.hi + per) if r.status(h) == "exact"),
+                             key=lambda h: (abs(h - r.declared), h))[:3])
+        lines.append(f"   no pixels lost only for {residue_text(var, exact, per)}: {', '.join(map(str, near))}")
+        lines += _listed(f"other sizes drop {rows}: ", where)
+    elif where:
+        lines += _listed(f"every size drops {rows}: ", where)
     if not r.periodic_above:
         h = next(h for h in range(*r.top) if r.status(h) != r.pattern[h % per])
         o = r.outcomes[h]
