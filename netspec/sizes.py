@@ -486,24 +486,41 @@ def analyze(spec: str, params: dict[str, Any] | None = None, input: Shape | None
 
 
 def _evidence(p: Prober, rules: dict[int, DimRule]) -> list[Shape]:
-    """The shapes the report quotes: declared, the minimum and below, one per failing or lossy layer."""
-    out = [p.shape]
-    for dim, r in rules.items():
-        m = r.minimum
-        sizes = [m, m - 1] if m is not None and m > 1 else []
-        seen: set[str | None] = set()
-        for res in range(r.period):
-            h = r.example(("fail", "loss", "exact"), res)
-            if h is None:
-                continue
-            o = r.outcomes[h]
-            loss = o.loss(dim)
-            key = o.layer if not o.runs else loss.layer if loss else "exact"
-            if key not in seen:
-                seen.add(key)
-                sizes.append(h)
-        out += [_with(p.shape, dim, h) for h in sizes if h is not None and h >= 1]
+    """The shapes the report quotes (minimum, the size below it, each failing or lossy layer's example)."""
+    out = []
+    for r in {id(r): r for r in rules.values()}.values():  # W's rule may be H's
+        dim, m = r.dim, r.minimum
+        quoted = [m, _below(r, m)] if m is not None and m > 1 else []
+        quoted += [*_fail_examples(r).values(), *(h for h, _ in _loss_examples(r).values())]
+        quoted += [r.example(("exact",))]
+        out += [_with(p.shape, dim, h) for h in quoted if h is not None and h >= 1]
     return out
+
+
+def _below(r: DimRule, m: int) -> int:
+    """The largest failing size below the minimum that the divisibility rule alone would allow."""
+    return max((h for h in r.outcomes if h < m and h % r.period in r.runs_residues()), default=m - 1)
+
+
+def _fail_examples(r: DimRule, limit: int = 3) -> dict[str | None, int]:
+    """Failing layer -> a size it fails at, for the sizes the divisibility rule excludes."""
+    fails: dict[str | None, int] = {}
+    for res in sorted(set(range(r.period)) - r.runs_residues()):
+        h = r.example(("fail",), res)
+        if h is not None and len(fails) < limit:
+            fails.setdefault(r.outcomes[h].layer, h)
+    return fails
+
+
+def _loss_examples(r: DimRule, limit: int = 3) -> dict[str, tuple[int, Loss]]:
+    """Lossy layer -> (a size, its loss), for the sizes that run but lose pixels."""
+    losses: dict[str, tuple[int, Loss]] = {}
+    for res in sorted(r.runs_residues() - r.exact_residues()):
+        h = r.example(("loss",), res)
+        loss = r.outcomes[h].loss(r.dim) if h is not None else None
+        if h is not None and loss is not None and len(losses) < limit:
+            losses.setdefault(loss.layer, (h, loss))
+    return losses
 
 
 # ---------------------------------------------------------------- words
@@ -559,6 +576,8 @@ def _loss_text(h: int, loss: Loss, rows: str) -> str:
 
 def _listed(lead: str, items: list[str]) -> list[str]:
     """`lead` then the first item, the others aligned under it."""
+    if not items:
+        return []
     return [f"   {lead}{items[0]}", *(f"   {' ' * len(lead)}{x}" for x in items[1:])]
 
 
@@ -567,7 +586,7 @@ def dim_lines(r: DimRule) -> list[str]:
 
         H: a multiple of 16, from 16
            minimum 16: at 15 'bottom.pool' fails: maxpool 2x2/2 needs at least 2 pixels ...
-           other sizes fail: at 513 'up1.1' fails: concat: shapes differ, ...
+           other sizes fail: at 513 'up1.1' fails: concat: (N,64,513,512) from 'down1.convs.3' ...
            no size loses pixels
     """
     var, rows = r.name, ("rows" if r.dim == 1 else "columns")
@@ -582,22 +601,13 @@ def dim_lines(r: DimRule) -> list[str]:
     extra = [h for h in sorted(r.outcomes) if m <= h < settle and r.status(h) != "fail"]
     lines = [head + (f" (and {_ranges(extra)})" if extra else "")]
     if m > 1:
-        below = max((h for h in r.outcomes if h < m and h % per in runs), default=m - 1)
+        below = _below(r, m)
         lines.append(f"   minimum {m}: at {below} {_fail_text(r.outcomes[below])}")
-    if len(runs) < per:
-        fails: dict[str | None, int] = {}
-        for res in sorted(set(range(per)) - runs):
-            h = r.example(("fail",), res)
-            if h is not None:
-                fails.setdefault(r.outcomes[h].layer, h)
-        lines += _listed("other sizes fail: ", [f"at {h} {_fail_text(r.outcomes[h])}" for h in list(fails.values())[:3]])
-    losses: dict[str, tuple[int, Loss]] = {}
-    for res in sorted(runs - exact):
-        h = r.example(("loss",), res)
-        loss = r.outcomes[h].loss(r.dim) if h is not None else None
-        if h is not None and loss is not None:
-            losses.setdefault(loss.layer, (h, loss))
-    where = [_loss_text(h, loss, rows) for h, loss in list(losses.values())[:3]]
+    fails = _fail_examples(r)
+    if fails:
+        lines += _listed("other sizes fail: ", [f"at {h} {_fail_text(r.outcomes[h])}" for h in fails.values()])
+    losses = _loss_examples(r)
+    where = [_loss_text(h, loss, rows) for h, loss in losses.values()]
     if runs and exact == runs:
         lines.append("   no size loses pixels")
     elif exact:
