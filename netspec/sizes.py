@@ -490,7 +490,7 @@ def _evidence(p: Prober, rules: dict[int, DimRule]) -> list[Shape]:
     out = []
     for r in {id(r): r for r in rules.values()}.values():  # W's rule may be H's
         dim, m = r.dim, r.minimum
-        quoted = [m, _below(r, m)] if m is not None and m > 1 else []
+        quoted: list[int | None] = [m, _below(r, m)] if m is not None and m > 1 else []
         quoted += [*_fail_examples(r).values(), *(h for h, _ in _loss_examples(r).values())]
         quoted += [r.example(("exact",))]
         out += [_with(p.shape, dim, h) for h in quoted if h is not None and h >= 1]
