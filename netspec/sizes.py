@@ -660,15 +660,20 @@ def format_short(rep: SizeReport) -> str:
 
 
 def report_json(rep: SizeReport) -> dict[str, Any]:
+    """`summary --json`'s "input_sizes": per dim the rule as residues mod the period, and who imposes it."""
     out: dict[str, Any] = {"network": rep.network, "input": list(rep.shape), "same_wh": rep.same_wh,
                            "error": rep.error, "dims": {}}
-    for r in rep.rules.values():
+    for dim, r in rep.rules.items():
         m = r.minimum
-        out["dims"][r.name] = {
-            "declared": r.declared, "period": r.period, "minimum": m,
+        out["dims"][DIMS[dim]] = {
+            "declared": rep.shape[dim], "period": r.period, "minimum": m,
+            "minimum_layer": r.outcomes[_below(r, m)].layer if m is not None and m > 1 else None,
             "settle": r.settle if m is not None else None,
             "runs_mod_period": sorted(r.runs_residues()), "exact_mod_period": sorted(r.exact_residues()),
-            "rule": dim_lines(r),
+            "fail_layers": {layer: h for layer, h in _fail_examples(r).items() if layer},
+            "loss_layers": {layer: h for layer, (h, _) in _loss_examples(r).items()},
+            "text": [line.strip() for line in dim_lines(r)],
+            "same_as": "H" if dim == 2 and rep.same_wh else None,  # then the examples vary H
         }
     return out
 
