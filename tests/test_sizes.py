@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from functools import cache
 
@@ -112,6 +113,11 @@ def test_summary_has_the_size_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["summary", "unet_padded", "--depth", "0"]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
     assert last == "input sizes: H, W: a multiple of 16, from 16 (netspec check --sizes)"
+    assert main(["summary", "unet", "--json"]) == 0
+    dims = json.loads(capsys.readouterr().out)["input_sizes"]["dims"]
+    assert dims["H"]["minimum"] == 188 and dims["H"]["exact_mod_period"] == [12] and dims["H"]["period"] == 16
+    assert dims["H"]["minimum_layer"] == "up3.convs.conv2" and "down2.pool" in dims["H"]["loss_layers"]
+    assert dims["W"]["same_as"] == "H"
 
 
 def test_failing_input_hints_at_the_nearest_sizes(capsys: pytest.CaptureFixture[str]) -> None:
