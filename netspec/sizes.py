@@ -220,7 +220,8 @@ class Prober:
             if hit is None:
                 try:
                     hit = self._memo[key] = _run(steps, list(key[1]))
-                except Exception:  # not a clean shape rule: let the evaluator decide
+                except Exception:  # a shape rule that is not pure or not there: evaluate in full from now on
+                    self.replay = False
                     return self.full(shape)[0]
             outs, fail, losses = hit
             if fail is not None:
