@@ -171,6 +171,7 @@ def test_render_diff_colours_boxes(tmp_path: object, capsys: pytest.CaptureFixtu
     assert status["layer1.0.conv1"] is None and status["conv1"] is None
     source = Diagram(view, highlight=hl).source
     assert source.count(DIFF_COLORS["added"][0]) >= 8 and "new (not in resnet18)" in source
+    assert netspec.render("seresnet18", depth=1, diff="resnet18").source == source  # the Python API
 
     out = tmp_path / "u.dot"  # type: ignore[operator]
     assert main(["render", "unet_padded", "--diff", "unet", "-o", str(out)]) == 0
