@@ -51,13 +51,22 @@ if TYPE_CHECKING:
     from netspec.diff import Highlight
 
 FORMATS = ("svg", "png", "pdf", "dot")
-INSTALL_HINT = ("install Graphviz (apt-get install graphviz, brew install graphviz, or conda install graphviz), "
-                "then: dot -T{fmt} {dot} -o {image}")
+INSTALL_HINT = (
+    "install Graphviz (apt-get install graphviz, brew install graphviz, or conda install graphviz), "
+    "then: dot -T{fmt} {dot} -o {image}"
+)
 
 FAMILY_COLORS = {
-    "conv": "#a6cee3", "linear": "#b2df8a", "norm": "#fdbf6f", "activation": "#fb9a99",
-    "pool": "#cab2d6", "merge": "#ffffb3", "resize": "#8dd3c7", "shape": "#e5e5e5",
-    "regularize": "#fccde5", "other": "#ffffff",
+    "conv": "#a6cee3",
+    "linear": "#b2df8a",
+    "norm": "#fdbf6f",
+    "activation": "#fb9a99",
+    "pool": "#cab2d6",
+    "merge": "#ffffb3",
+    "resize": "#8dd3c7",
+    "shape": "#e5e5e5",
+    "regularize": "#fccde5",
+    "other": "#ffffff",
 }
 BLOCK_COLOR = "#dbe4f3"
 IO_COLOR = "#f2f2f2"
@@ -107,7 +116,7 @@ def _relative(path: str, cluster: str) -> str:
     """A name inside its frame: `layer2.0.conv1` in `layer2.0` -> `conv1`; `layer1.1-2` in `layer1` stays."""
     if not cluster or not path.startswith(cluster + "."):
         return path
-    rel = path[len(cluster) + 1:]
+    rel = path[len(cluster) + 1 :]
     return f"{cluster.rpartition('.')[2]}.{rel}" if rel[:1].isdigit() else rel
 
 
@@ -144,14 +153,18 @@ def title_label(view: View, highlight: Highlight | None = None) -> str:
     """Network name; input, params, MACs and level; then the legend, in one HTML table."""
     g = view.graph
     level = "full" if view.depth is None else f"depth {view.depth}"
-    line = (f"input {fmt_shape(g.input_shape)}  |  {g.params:,} params  |  "
-            f"{fmt_count(g.macs)} MACs  |  {level}")
+    line = f"input {fmt_shape(g.input_shape)}  |  {g.params:,} params  |  {fmt_count(g.macs)} MACs  |  {level}"
     cells = _legend_cells(view) if highlight is None else _diff_legend(highlight)
-    legend = (f'<TR><TD><TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR>'
-              f'</TABLE></TD></TR>' if cells else "")
-    return (f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">'
-            f'<TR><TD><FONT POINT-SIZE="16"><B>{_e(g.name)}</B></FONT></TD></TR>'
-            f'<TR><TD>{_e(line)}</TD></TR>{legend}</TABLE>>')
+    legend = (
+        f'<TR><TD><TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR></TABLE></TD></TR>'
+        if cells
+        else ""
+    )
+    return (
+        f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">'
+        f'<TR><TD><FONT POINT-SIZE="16"><B>{_e(g.name)}</B></FONT></TD></TR>'
+        f"<TR><TD>{_e(line)}</TD></TR>{legend}</TABLE>>"
+    )
 
 
 # ---------------------------------------------------------------- graphviz
@@ -201,9 +214,14 @@ def _add_items(view: View, dot: graphviz.Digraph, items: list[Box | Cluster], cl
         scope = it.scope
         kind = f" : {scope.name}" if scope.kind == "block" else ""
         with dot.subgraph(name=it.id) as sub:
-            sub.attr(label=f"<<B>{_e(scope.path)}</B>{_e(kind)}>", labeljust="l", fontsize="10",
-                     style="rounded,filled" if scope.kind == "block" else "rounded,dashed",
-                     fillcolor="#f6f8fc", color="#8a9bb8" if scope.kind == "block" else "#b0b0b0")
+            sub.attr(
+                label=f"<<B>{_e(scope.path)}</B>{_e(kind)}>",
+                labeljust="l",
+                fontsize="10",
+                style="rounded,filled" if scope.kind == "block" else "rounded,dashed",
+                fillcolor="#f6f8fc",
+                color="#8a9bb8" if scope.kind == "block" else "#b0b0b0",
+            )
             _add_items(view, sub, it.items, scope.path)
 
 
@@ -224,8 +242,15 @@ def _legend_cells(view: View) -> str:
 def to_dot(view: View, rankdir: str = "TB", highlight: Highlight | None = None) -> graphviz.Digraph:
     """A graphviz Digraph for a view (boxes coloured by a diff when `highlight` is given)."""
     dot = graphviz.Digraph(view.graph.name or "network")
-    dot.attr(rankdir=rankdir, label=title_label(view, highlight), labelloc="t", fontname=FONT,
-             nodesep="0.25", ranksep="0.3", newrank="true")
+    dot.attr(
+        rankdir=rankdir,
+        label=title_label(view, highlight),
+        labelloc="t",
+        fontname=FONT,
+        nodesep="0.25",
+        ranksep="0.3",
+        newrank="true",
+    )
     dot.attr("node", fontname=FONT, fontsize="10", margin="0.12,0.04", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="8", arrowsize="0.6")
     _add_items(view, dot, view.items, "")
@@ -266,14 +291,19 @@ def _mark_diff(view: View, dot: graphviz.Digraph, highlight: Highlight) -> None:
 
 def _diff_legend(highlight: Highlight, limit: int = 8) -> str:
     cell = '<TD BGCOLOR="{}"><FONT POINT-SIZE="9">{}</FONT></TD>'
-    cells = [cell.format(DIFF_COLORS["added"][0], f"new (not in {_e(highlight.baseline)})"),
-             cell.format(DIFF_COLORS["changed"][0], "changed"), cell.format(SAME_COLOR, "same")]
+    cells = [
+        cell.format(DIFF_COLORS["added"][0], f"new (not in {_e(highlight.baseline)})"),
+        cell.format(DIFF_COLORS["changed"][0], "changed"),
+        cell.format(SAME_COLOR, "same"),
+    ]
     if highlight.removed:
         names = ", ".join(highlight.removed[:limit])
         more = f" and {len(highlight.removed) - limit} more" if len(highlight.removed) > limit else ""
         text = f"removed (only in {highlight.baseline}): {names}{more}"
-        cells.append(f'<TD BGCOLOR="{DIFF_COLORS["removed"][0]}"><FONT POINT-SIZE="9" '
-                     f'COLOR="{DIFF_COLORS["removed"][1]}">{_e(text)}</FONT></TD>')
+        cells.append(
+            f'<TD BGCOLOR="{DIFF_COLORS["removed"][0]}"><FONT POINT-SIZE="9" '
+            f'COLOR="{DIFF_COLORS["removed"][1]}">{_e(text)}</FONT></TD>'
+        )
     return "".join(cells)
 
 
@@ -305,12 +335,17 @@ class Diagram:
                 write_atomic(dot_path, self.source.encode("utf-8"))
                 notes.append(f"wrote the diagram source to {dot_path}")
             image = dot_path.with_suffix(f".{fmt}") if dot_path else f"FILE.{fmt}"
-            raise SpecError("the Graphviz 'dot' program is not installed, so no image can be drawn", notes=notes,
-                            hint=INSTALL_HINT.format(fmt=fmt, dot=dot_path or "FILE.dot", image=image)) from None
+            raise SpecError(
+                "the Graphviz 'dot' program is not installed, so no image can be drawn",
+                notes=notes,
+                hint=INSTALL_HINT.format(fmt=fmt, dot=dot_path or "FILE.dot", image=image),
+            ) from None
         except graphviz.CalledProcessError as err:
             stderr = err.stderr.decode("utf-8", "replace").strip() if isinstance(err.stderr, bytes) else ""
-            raise SpecError(f"Graphviz 'dot' failed: {stderr or err}",
-                            hint="save the diagram as .dot and report it as a netspec bug") from None
+            raise SpecError(
+                f"Graphviz 'dot' failed: {stderr or err}",
+                hint="save the diagram as .dot and report it as a netspec bug",
+            ) from None
         return data
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -333,8 +368,10 @@ class Diagram:
     def __repr__(self) -> str:
         depth = "full" if self.view.depth is None else self.view.depth
         note = "" if shutil.which("dot") else " (install Graphviz 'dot' to draw it)"
-        return (f"<Diagram {self.view.graph.name}: depth {depth}, {len(self.view.boxes)} boxes, "
-                f"{len(self.view.edges)} edges{note}>")
+        return (
+            f"<Diagram {self.view.graph.name}: depth {depth}, {len(self.view.boxes)} boxes, "
+            f"{len(self.view.edges)} edges{note}>"
+        )
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -360,8 +397,10 @@ def parse_depth(depth: int | str | None) -> int | str | None:
         return int(depth)
     if isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0:
         return depth
-    raise SpecError(f"depth must be a number >= 0 or 'full', got {depth!r}",
-                    hint="0 draws blocks as boxes; 'full' draws every layer")
+    raise SpecError(
+        f"depth must be a number >= 0 or 'full', got {depth!r}",
+        hint="0 draws blocks as boxes; 'full' draws every layer",
+    )
 
 
 def make_view(g: Graph, depth: int | str | None = None) -> View:
@@ -371,8 +410,14 @@ def make_view(g: Graph, depth: int | str | None = None) -> View:
     return build_view(g, None if d == "full" else int(d))
 
 
-def render(spec: str | Graph, depth: int | str | None = None, rankdir: str = "TB",
-           input: Shape | None = None, diff: str | Graph | None = None, **params: Any) -> Diagram:
+def render(
+    spec: str | Graph,
+    depth: int | str | None = None,
+    rankdir: str = "TB",
+    input: Shape | None = None,
+    diff: str | Graph | None = None,
+    **params: Any,
+) -> Diagram:
     """Diagram of a spec or a checked Graph.
 
     Args:
@@ -413,8 +458,10 @@ def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None) -> i
     print(f"wrote {out}: {len(view.boxes)} boxes, {len(view.edges)} edges (depth {depth})")
     if highlight is not None:
         marks = [diff_status(b, highlight) for b in view.boxes.values()]
-        print(f"diff against {highlight.baseline}: {marks.count('added')} boxes new, "
-              f"{marks.count('changed')} changed, {len(highlight.removed)} layers removed")
+        print(
+            f"diff against {highlight.baseline}: {marks.count('added')} boxes new, "
+            f"{marks.count('changed')} changed, {len(highlight.removed)} layers removed"
+        )
     if out.suffix.lower() in (".dot", ".gv") and shutil.which("dot") is None:
         hint = INSTALL_HINT.format(fmt="svg", dot=out, image=out.with_suffix(".svg"))
         print(f"note: the Graphviz 'dot' program is not installed; to get an image, {hint}", file=sys.stderr)

@@ -10,9 +10,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
-from .errors import SpecError
+from .ast import Const, Param
+from .errors import SOURCES, SpecError
 from .graph import Graph
 
 
@@ -74,7 +75,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from .library import Loader, library_dir, network_params
 
     loader = Loader()
-    entries = []
+    entries: list[ListEntry] = []
     for path in sorted(library_dir().glob("*.net")):
         loaded = loader.load(path)
         for name, (entry, owner) in loaded.networks.items():
@@ -87,25 +88,30 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     width = max(len(e["name"]) for e in entries) if entries else 0
     for e in entries:
-        params = ", ".join(f"{k}={v}" if v is not None else k for k, v in e["params"].items())
-        print(f"{e['name'].ljust(width)}  {e['file']:<22} {params}")
+        text = ", ".join(f"{k}={v}" if v is not None else k for k, v in e["params"].items())
+        print(f"{e['name'].ljust(width)}  {e['file']:<22} {text}")
     return 0
 
 
-def _default_text(p: Any) -> str | None:
-    from .ast import Const
+class ListEntry(TypedDict):
+    """One row of `netspec list --json`: a network, its file and its parameters' default text."""
 
+    name: str
+    file: str
+    params: dict[str, str | None]
+
+
+def _default_text(p: Param) -> str | None:
+    """A parameter's default as written in the spec (`1e-5`, `"basic"`), or None without one."""
     if p.default is None:
         return None
     if isinstance(p.default, Const):
         v = p.default.value
         return "true" if v is True else "false" if v is False else repr(v) if isinstance(v, str) else str(v)
     s = p.default.span
-    from .errors import SOURCES
-
     lines = SOURCES.get(s.file, "").splitlines()
     if s.line == s.end_line and 0 < s.line <= len(lines):
-        return lines[s.line - 1][s.col - 1: s.end_col - 1]
+        return lines[s.line - 1][s.col - 1 : s.end_col - 1]
     return "..."
 
 
@@ -136,8 +142,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     for w in g.warnings:
         print(w.render() if hasattr(w, "render") else str(w), file=sys.stderr)
     outs = ", ".join(f"{k} {fmt_shape(v)}" for k, v in g.output_shapes().items())
-    print(f"ok: {g.name}: input {fmt_shape(g.input_shape)} -> {outs}; "
-          f"{len(g.layers())} layers, {g.params:,} params, {g.macs / 1e9:.3f} GMACs")
+    print(
+        f"ok: {g.name}: input {fmt_shape(g.input_shape)} -> {outs}; "
+        f"{len(g.layers())} layers, {g.params:,} params, {g.macs / 1e9:.3f} GMACs"
+    )
     if args.sizes:
         print(_sizes(args, g).text())
     return 0
@@ -220,8 +228,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check a spec and print a one-line verdict")
     _spec_args(p)
-    p.add_argument("--sizes", action="store_true",
-                   help="also work out which input heights and widths run, and which lose no pixels")
+    p.add_argument(
+        "--sizes",
+        action="store_true",
+        help="also work out which input heights and widths run, and which lose no pixels",
+    )
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("summary", help="per-layer table: shapes, params, MACs, receptive field")

@@ -51,6 +51,7 @@ class Entry:
             if n is None:
                 return 0
             return n.params if what == "params" else 0 if n.train_only else n.macs
+
         return value(self.b) - value(self.a)
 
 
@@ -66,8 +67,11 @@ class Diff:
 
     @property
     def identical(self) -> bool:
-        return (self.a.input_shape == self.b.input_shape and self.a.output_shapes() == self.b.output_shapes()
-                and all(e.status == "same" for e in self.entries))
+        return (
+            self.a.input_shape == self.b.input_shape
+            and self.a.output_shapes() == self.b.output_shapes()
+            and all(e.status == "same" for e in self.entries)
+        )
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(("added", "removed", "changed", "renamed", "same"), 0)
@@ -103,7 +107,7 @@ def _tree(g: Graph) -> dict[str, list[str]]:
 
 
 def _local(path: str, parent: str) -> str:
-    return path[len(parent) + 1:] if parent else path
+    return path[len(parent) + 1 :] if parent else path
 
 
 class _Matcher:
@@ -305,12 +309,19 @@ def text(d: Diff) -> str:
     for group, entries in d.groups().items():
         if all(e.status == "same" for e in entries):
             continue
-        rows = [e for e in entries if e.status in ("added", "removed", "changed")
-                or (e.status == "renamed" and (e.b is not None and e.b.params))]
+        rows = [
+            e
+            for e in entries
+            if e.status in ("added", "removed", "changed")
+            or (e.status == "renamed" and (e.b is not None and e.b.params))
+        ]
         quiet = [e for e in entries if e.status == "renamed" and e not in rows]
         shown.append((group, rows, quiet))
-    cells = [(f"{sign[e.status]} {_path_col(e)}", _what(e), _shape_col(e), _note_col(e))
-             for _, rows, _ in shown for e in rows]
+    cells = [
+        (f"{sign[e.status]} {_path_col(e)}", _what(e), _shape_col(e), _note_col(e))
+        for _, rows, _ in shown
+        for e in rows
+    ]
     widths = [min(max((len(c[i]) for c in cells), default=0), cap) for i, cap in enumerate((56, 40, 36))]
     k = 0
     for group, rows, quiet in shown:
@@ -328,24 +339,34 @@ def text(d: Diff) -> str:
         if quiet:
             names = ", ".join(f"{e.a.id} -> {e.path}" for e in quiet[:2])  # type: ignore[union-attr]
             more = f" and {len(quiet) - 2} more" if len(quiet) > 2 else ""
-            lines.append(f"= {len(quiet)} unnamed weightless layer{'s' if len(quiet) != 1 else ''} "
-                         f"renumbered ({names}{more})")
+            lines.append(
+                f"= {len(quiet)} unnamed weightless layer{'s' if len(quiet) != 1 else ''} renumbered ({names}{more})"
+            )
     n = d.counts()
     lines.append("")
     if d.a.input_shape != d.b.input_shape:
-        lines.append(f"input:  {fmt_shape(d.a.input_shape)} -> {fmt_shape(d.b.input_shape)} "
-                     "(so every shape after it may differ; --input CxHxW compares both at one size)")
+        lines.append(
+            f"input:  {fmt_shape(d.a.input_shape)} -> {fmt_shape(d.b.input_shape)} "
+            "(so every shape after it may differ; --input CxHxW compares both at one size)"
+        )
     oa, ob = d.a.output_shapes(), d.b.output_shapes()
     if oa != ob:
         outs = sorted(set(oa) | set(ob))
-        lines.append("outputs: " + ", ".join(
-            f"{o} {fmt_shape(oa[o]) if o in oa else '-'} -> {fmt_shape(ob[o]) if o in ob else '-'}"
-            for o in outs if oa.get(o) != ob.get(o)))
+        lines.append(
+            "outputs: "
+            + ", ".join(
+                f"{o} {fmt_shape(oa[o]) if o in oa else '-'} -> {fmt_shape(ob[o]) if o in ob else '-'}"
+                for o in outs
+                if oa.get(o) != ob.get(o)
+            )
+        )
     lines.append(f"params: {_num(d.a.params)} -> {_num(d.b.params)} ({_num(d.b.params - d.a.params, True)})")
     dm = d.b.macs - d.a.macs
     lines.append(f"MACs:   {_macs(d.a.macs)} -> {_macs(d.b.macs)} ({_signed_macs(dm)}, {_num(dm, True)})")
-    lines.append(f"layers: {len(d.a.layers())} -> {len(d.b.layers())}: {n['added']} added, {n['removed']} removed, "
-                 f"{n['changed']} changed, {n['renamed']} renumbered")
+    lines.append(
+        f"layers: {len(d.a.layers())} -> {len(d.b.layers())}: {n['added']} added, {n['removed']} removed, "
+        f"{n['changed']} changed, {n['renamed']} renumbered"
+    )
     if d.identical:
         lines = lines[:2] + ["identical"]
     return "\n".join(lines)
@@ -353,22 +374,44 @@ def text(d: Diff) -> str:
 
 def as_json(d: Diff) -> dict[str, Any]:
     """Strict-JSON form (schema_version 1); unchanged layers are counted, not listed."""
+
     def side(g: Graph, spec: str) -> dict[str, Any]:
-        return {"spec": spec, "network": g.name, "args": {k: _plain(v) for k, v in g.args.items()},
-                "input": list(g.input_shape), "params": g.params, "macs": g.macs,
-                "outputs": {k: list(v) for k, v in g.output_shapes().items()}, "layers": len(g.layers())}
+        return {
+            "spec": spec,
+            "network": g.name,
+            "args": {k: _plain(v) for k, v in g.args.items()},
+            "input": list(g.input_shape),
+            "params": g.params,
+            "macs": g.macs,
+            "outputs": {k: list(v) for k, v in g.output_shapes().items()},
+            "layers": len(g.layers()),
+        }
 
     def node(n: Node | None) -> dict[str, Any] | None:
         if n is None:
             return None
-        return {"path": n.id, "op": n.op.kind, "label": n.op.label(), "params": n.op.model_dump(mode="json"),
-                "shape": list(n.shape), "param_count": n.params, "macs": n.macs, "inputs": list(n.inputs)}
+        return {
+            "path": n.id,
+            "op": n.op.kind,
+            "label": n.op.label(),
+            "params": n.op.model_dump(mode="json"),
+            "shape": list(n.shape),
+            "param_count": n.params,
+            "macs": n.macs,
+            "inputs": list(n.inputs),
+        }
 
     groups = []
     for group, entries in d.groups().items():
         c = {s: sum(1 for e in entries if e.status == s) for s in ("added", "removed", "changed", "renamed")}
-        groups.append({"group": group, "params_delta": sum(e.delta("params") for e in entries),
-                       "macs_delta": sum(e.delta("macs") for e in entries), **c})
+        groups.append(
+            {
+                "group": group,
+                "params_delta": sum(e.delta("params") for e in entries),
+                "macs_delta": sum(e.delta("macs") for e in entries),
+                **c,
+            }
+        )
     out = {
         "schema_version": SCHEMA_VERSION,
         "identical": d.identical,
@@ -376,10 +419,19 @@ def as_json(d: Diff) -> dict[str, Any]:
         "b": side(d.b, d.b_spec),
         "totals": {"params_delta": d.b.params - d.a.params, "macs_delta": d.b.macs - d.a.macs, **d.counts()},
         "groups": [g for g in groups if any(g[s] for s in ("added", "removed", "changed", "renamed"))],
-        "layers": [{"status": e.status, "group": e.group, "a": node(e.a), "b": node(e.b),
-                    "changes": {k: [_plain(x) for x in v] for k, v in e.changes.items()},
-                    "params_delta": e.delta("params"), "macs_delta": e.delta("macs")}
-                   for e in d.entries if e.status != "same"],
+        "layers": [
+            {
+                "status": e.status,
+                "group": e.group,
+                "a": node(e.a),
+                "b": node(e.b),
+                "changes": {k: [_plain(x) for x in v] for k, v in e.changes.items()},
+                "params_delta": e.delta("params"),
+                "macs_delta": e.delta("macs"),
+            }
+            for e in d.entries
+            if e.status != "same"
+        ],
     }
     json.dumps(out, allow_nan=False)  # strict JSON: fail here, not in a consumer
     return out

@@ -151,8 +151,9 @@ class Prober:
         graph: the spec's graph at `input` when the caller has it already.
     """
 
-    def __init__(self, spec: str, params: dict[str, Any] | None = None, input: Shape | None = None,
-                 graph: Graph | None = None) -> None:
+    def __init__(
+        self, spec: str, params: dict[str, Any] | None = None, input: Shape | None = None, graph: Graph | None = None
+    ) -> None:
         from .library import Loader, resolve
 
         path, self.name = resolve(spec)
@@ -241,8 +242,7 @@ class Prober:
         for shape in dict.fromkeys(shapes):
             want, g = self.full(shape)
             got = self.fast(shape)
-            same = (want.runs == got.runs and (want.runs or want.layer == got.layer)
-                    and want.losses == got.losses)
+            same = want.runs == got.runs and (want.runs or want.layer == got.layer) and want.losses == got.losses
             if same and g is not None:
                 same = [(n.id, n.op, n.inputs) for n in g.layers()] == base
             if not same:
@@ -365,8 +365,11 @@ class DimRule:
     def example(self, status: Iterable[str], residue: int | None = None) -> int | None:
         """The size tried nearest the declared one (past `settle`) with one of these statuses."""
         want, settle = set(status), self.settle
-        cands = [h for h in self.outcomes if settle <= h <= self.hi and self.status(h) in want
-                 and (residue is None or h % self.period == residue)]
+        cands = [
+            h
+            for h in self.outcomes
+            if settle <= h <= self.hi and self.status(h) in want and (residue is None or h % self.period == residue)
+        ]
         return min(cands, key=lambda h: (abs(h - self.declared), h)) if cands else None
 
 
@@ -455,8 +458,13 @@ class SizeReport:
         return report_json(self)
 
 
-def analyze(spec: str, params: dict[str, Any] | None = None, input: Shape | None = None,
-            time_limit: float = 10.0, prober: Prober | None = None) -> SizeReport:
+def analyze(
+    spec: str,
+    params: dict[str, Any] | None = None,
+    input: Shape | None = None,
+    time_limit: float = 10.0,
+    prober: Prober | None = None,
+) -> SizeReport:
     """Find the input sizes `spec` accepts along H and W; see the module docstring."""
     from .library import _no_gc
 
@@ -464,8 +472,16 @@ def analyze(spec: str, params: dict[str, Any] | None = None, input: Shape | None
     p = prober or Prober(spec, params, input)
     name = p.base.name if p.base else spec
     if len(p.shape) != 3:
-        return SizeReport(name, p.shape, {}, False, 0.0, 0, p.replay,
-                          error=p.error.message if p.error else "the input has no height and width")
+        return SizeReport(
+            name,
+            p.shape,
+            {},
+            False,
+            0.0,
+            0,
+            p.replay,
+            error=p.error.message if p.error else "the input has no height and width",
+        )
     with _no_gc():
         for _attempt in range(2):
             deadline = start + time_limit
@@ -585,10 +601,10 @@ def _listed(lead: str, items: list[str]) -> list[str]:
 def dim_lines(r: DimRule) -> list[str]:
     """The rule for one dim: the sizes that run, then each constraint with the layer that imposes it.
 
-        H: a multiple of 16, from 16
-           minimum 16: at 15 'bottom.pool' fails: maxpool 2x2/2 needs at least 2 pixels ...
-           other sizes fail: at 513 'up1.1' fails: concat: (N,64,513,512) from 'down1.convs.3' ...
-           no size loses pixels
+    H: a multiple of 16, from 16
+       minimum 16: at 15 'bottom.pool' fails: maxpool 2x2/2 needs at least 2 pixels ...
+       other sizes fail: at 513 'up1.1' fails: concat: (N,64,513,512) from 'down1.convs.3' ...
+       no size loses pixels
     """
     var, rows = r.name, ("rows" if r.dim == 1 else "columns")
     m = r.minimum
@@ -612,8 +628,11 @@ def dim_lines(r: DimRule) -> list[str]:
     if runs and exact == runs:
         lines.append("   no size loses pixels")
     elif exact:
-        near = sorted(sorted((h for h in range(first, r.hi + per) if r.status(h) == "exact"),
-                             key=lambda h: (abs(h - r.declared), h))[:3])
+        near = sorted(
+            sorted(
+                (h for h in range(first, r.hi + per) if r.status(h) == "exact"), key=lambda h: (abs(h - r.declared), h)
+            )[:3]
+        )
         lines.append(f"   no pixels lost only for {residue_text(var, exact, per)}: {', '.join(map(str, near))}")
         lines += _listed(f"other sizes drop {rows}: ", where)
     elif where:
@@ -632,8 +651,10 @@ def format_report(rep: SizeReport) -> str:
         return f"sizes: {rep.network}: {rep.error}"
     c, h, w = rep.shape
     how = "replayed shape inference" if rep.replayed else "full evaluations"
-    lines = [f"sizes: {rep.network}, input {c}xHxW, declared {h}x{w}; each dim tried with the other at its "
-             f"declared size ({rep.tried} sizes, {how}, {rep.seconds:.2f} s)"]
+    lines = [
+        f"sizes: {rep.network}, input {c}xHxW, declared {h}x{w}; each dim tried with the other at its "
+        f"declared size ({rep.tried} sizes, {how}, {rep.seconds:.2f} s)"
+    ]
     lines += ["  " + x for x in dim_lines(rep.rules[1])]
     if rep.same_wh:
         lines.append("  W: the same as H")
@@ -662,15 +683,23 @@ def format_short(rep: SizeReport) -> str:
 
 def report_json(rep: SizeReport) -> dict[str, Any]:
     """`summary --json`'s "input_sizes": per dim the rule as residues mod the period, and who imposes it."""
-    out: dict[str, Any] = {"network": rep.network, "input": list(rep.shape), "same_wh": rep.same_wh,
-                           "error": rep.error, "dims": {}}
+    out: dict[str, Any] = {
+        "network": rep.network,
+        "input": list(rep.shape),
+        "same_wh": rep.same_wh,
+        "error": rep.error,
+        "dims": {},
+    }
     for dim, r in rep.rules.items():
         m = r.minimum
         out["dims"][DIMS[dim]] = {
-            "declared": rep.shape[dim], "period": r.period, "minimum": m,
+            "declared": rep.shape[dim],
+            "period": r.period,
+            "minimum": m,
             "minimum_layer": r.outcomes[_below(r, m)].layer if m is not None and m > 1 else None,
             "settle": r.settle if m is not None else None,
-            "runs_mod_period": sorted(r.runs_residues()), "exact_mod_period": sorted(r.exact_residues()),
+            "runs_mod_period": sorted(r.runs_residues()),
+            "exact_mod_period": sorted(r.exact_residues()),
             "fail_layers": {layer: h for layer, h in _fail_examples(r).items() if layer},
             "loss_layers": {layer: h for layer, (h, _) in _loss_examples(r).items()},
             "text": [line.strip() for line in dim_lines(r)],

@@ -90,8 +90,15 @@ def test_efficientnet_b1_adds_blocks() -> None:
     d = pair("efficientnet_b0", "efficientnet_b1", input=(3, 224, 224))  # one size: only the structure differs
     added_groups = sorted({e.group for e in d.entries if e.status == "added"})
     # depth 1.1: stages of 1, 2, 2, 3, 3, 4, 1 blocks become 2, 3, 3, 4, 4, 5, 2
-    assert added_groups == ["features.1.1", "features.2.2", "features.3.2", "features.4.3", "features.5.3",
-                            "features.6.4", "features.7.1"]
+    assert added_groups == [
+        "features.1.1",
+        "features.2.2",
+        "features.3.2",
+        "features.4.3",
+        "features.5.3",
+        "features.6.4",
+        "features.7.1",
+    ]
     assert by_status(d, "removed") == []
     kinds = {tuple(sorted(e.changes)) for e in d.entries if e.status == "changed"}
     assert kinds == {("op.p",), ("inputs",)}  # stochastic-depth rates, and the layers after a new block
@@ -118,8 +125,10 @@ def test_identical() -> None:
 
 
 def test_renumbered_layers_are_matched_not_removed_and_added() -> None:
-    src = ("network a() {\n input 3x8x8\n conv 8 k=3 p=1\n relu\n conv 8 k=1\n}\n"
-           "network b() {\n input 3x8x8\n conv 8 k=3 p=1\n bn\n relu\n conv 8 k=1\n}\n")
+    src = (
+        "network a() {\n input 3x8x8\n conv 8 k=3 p=1\n relu\n conv 8 k=1\n}\n"
+        "network b() {\n input 3x8x8\n conv 8 k=3 p=1\n bn\n relu\n conv 8 k=1\n}\n"
+    )
     d = diff(netspec.load_text(src, "a"), netspec.load_text(src, "b"), "a", "b")
     assert by_status(d, "added") == ["1"] and by_status(d, "removed") == []
     assert {e.a.id: e.b.id for e in d.entries if e.status == "renamed"} == {"2": "3"}  # type: ignore[union-attr]
@@ -127,7 +136,7 @@ def test_renumbered_layers_are_matched_not_removed_and_added() -> None:
     assert (relu.status, relu.a.id, relu.b.id, set(relu.changes)) == ("changed", "1", "2", {"inputs"})  # type: ignore[union-attr]
     out = text(d).splitlines()
     assert "= 2 -> 3  conv 1x1, 8" in out  # a conv that moved: its state_dict keys move with it
-    assert "~ 1 -> 2  relu" in [line[:len("~ 1 -> 2  relu")] for line in out]
+    assert "~ 1 -> 2  relu" in [line[: len("~ 1 -> 2  relu")] for line in out]
 
 
 # ---------------------------------------------------------------- CLI

@@ -25,7 +25,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
-from .form import Call, Form, Module
+from .form import Form, Module
 
 Shape = tuple[int, ...]
 Int = Annotated[int, Strict()]
@@ -68,10 +68,16 @@ class Family(StrEnum):
 # (those of the torch.nn.init function `<scheme>_`; `fan_uniform` is torch's default
 # bias init, U(-1/sqrt(fan), 1/sqrt(fan))).
 INIT_SCHEMES: dict[str, dict[str, tuple[str, ...] | None]] = {
-    "kaiming_normal": {"a": None, "mode": ("fan_in", "fan_out"), "nonlinearity": (
-        "relu", "leaky_relu", "linear", "sigmoid", "tanh", "selu", "conv2d")},
-    "kaiming_uniform": {"a": None, "mode": ("fan_in", "fan_out"), "nonlinearity": (
-        "relu", "leaky_relu", "linear", "sigmoid", "tanh", "selu", "conv2d")},
+    "kaiming_normal": {
+        "a": None,
+        "mode": ("fan_in", "fan_out"),
+        "nonlinearity": ("relu", "leaky_relu", "linear", "sigmoid", "tanh", "selu", "conv2d"),
+    },
+    "kaiming_uniform": {
+        "a": None,
+        "mode": ("fan_in", "fan_out"),
+        "nonlinearity": ("relu", "leaky_relu", "linear", "sigmoid", "tanh", "selu", "conv2d"),
+    },
     "xavier_normal": {"gain": None},
     "xavier_uniform": {"gain": None},
     "normal": {"mean": None, "std": None},
@@ -90,8 +96,17 @@ class Init(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     scheme: Literal[
-        "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
-        "normal", "trunc_normal", "uniform", "constant", "zeros", "ones", "fan_uniform",
+        "kaiming_normal",
+        "kaiming_uniform",
+        "xavier_normal",
+        "xavier_uniform",
+        "normal",
+        "trunc_normal",
+        "uniform",
+        "constant",
+        "zeros",
+        "ones",
+        "fan_uniform",
     ]
     args: tuple[tuple[str, float | str], ...] = ()
 
@@ -105,8 +120,12 @@ class Init(BaseModel):
             choices = allowed[key]
             if choices is not None and value not in choices:
                 raise ValueError(f"{self.scheme}({key}=...) must be one of {', '.join(map(repr, choices))}")
-            if choices is None and (isinstance(value, str) or isinstance(value, bool)
-                                    or not math.isfinite(value) or abs(value) > _INIT_BOUND):
+            if choices is None and (
+                isinstance(value, str)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or abs(value) > _INIT_BOUND
+            ):
                 raise ValueError(f"{self.scheme}({key}=...) needs a finite number up to {_INIT_BOUND:g}")
         kw = dict(self.args)
         if self.scheme in ("normal", "trunc_normal") and kw.get("std", 1.0) < 0:  # type: ignore[operator]
