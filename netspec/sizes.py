@@ -664,19 +664,17 @@ def format_report(rep: SizeReport) -> str:
 
 
 def format_short(rep: SizeReport) -> str:
-    """One line for `summary`: `input sizes: H, W a multiple of 16, from 16`."""
+    """One line for `summary`: `input sizes: H, W: any size >= 188, no pixels lost for H, W = 16k + 12`."""
     if rep.error:
         return f"input sizes: {rep.error}"
     parts: list[str] = []
-    for dim in (1, 2):
+    for dim in (1,) if rep.same_wh else (1, 2):
         r = rep.rules[dim]
-        text = dim_lines(r)[0]
+        var = "H, W" if rep.same_wh else r.name
+        text = var + dim_lines(r)[0][1:]
         exact = r.exact_residues()
         if r.minimum is not None and exact and exact != r.runs_residues():
-            text += f", no pixels lost for {residue_text(r.name, exact, r.period)}"
-        if dim == 2 and rep.same_wh:
-            parts[0] = "H, W" + parts[0][1:]
-            break
+            text += f", no pixels lost for {residue_text(var, exact, r.period)}"
         parts.append(text)
     return "input sizes: " + "; ".join(parts) + " (netspec check --sizes)"
 
