@@ -82,6 +82,7 @@ def test_residue_words() -> None:
     assert residue_text("H", set(range(4)), 4) == "any size"
 
 
+@pytest.mark.torch
 def test_window_loss_counts_the_rows_the_floor_drops() -> None:
     """Against brute force: rows no window reads but a window past the last would."""
     torch = pytest.importorskip("torch")
@@ -189,6 +190,7 @@ def test_rule_agrees_with_full_evaluation(name: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.torch
 @pytest.mark.parametrize("name", NETWORKS)
 def test_check_accepts_exactly_what_torch_runs(name: str) -> None:
     """Forward on the meta device: torch's own shape checks, without weights or arithmetic."""
