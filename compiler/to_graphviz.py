@@ -17,7 +17,11 @@ its docstring for the rules and the default depth. This module only styles it:
   do not pull on the layout (`constraint=false`, high weight on the main path),
   so the main path dips under them and a U-Net draws as a U;
 - training-only parts (auxiliary heads) are dashed;
-- the title gives the network, its input shape, its params and MACs.
+- the title gives the network, its input shape, its params and MACs;
+- with a `highlight` (`netspec render SPEC --diff BASE`), boxes are filled by how
+  they compare with BASE instead: green = new, amber = changed (a block box when
+  anything inside it changed), white = the same; BASE's layers that SPEC lacks
+  cannot be drawn, so the legend lists them in red.
 
 Labels are HTML-escaped and dot identifiers are generated (`n0`, `n1` ...), so
 any layer name renders. Files are written whole or not at all (a temporary file
@@ -33,7 +37,7 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import graphviz  # type: ignore[import-untyped]
 
@@ -42,6 +46,9 @@ from netspec.graph import Graph
 from netspec.ops import Shape
 
 from .diagram_view import Box, Cluster, Edge, View, build_view, default_depth
+
+if TYPE_CHECKING:
+    from netspec.diff import Highlight
 
 FORMATS = ("svg", "png", "pdf", "dot")
 INSTALL_HINT = (
@@ -142,12 +149,12 @@ def edge_label(edge: Edge) -> str:
     return text + (", ..." if len(shapes) > 3 else "")
 
 
-def title_label(view: View) -> str:
+def title_label(view: View, highlight: Highlight | None = None) -> str:
     """Network name; input, params, MACs and level; then the legend, in one HTML table."""
     g = view.graph
     level = "full" if view.depth is None else f"depth {view.depth}"
     line = f"input {fmt_shape(g.input_shape)}  |  {g.params:,} params  |  {fmt_count(g.macs)} MACs  |  {level}"
-    cells = _legend_cells(view)
+    cells = _legend_cells(view) if highlight is None else _diff_legend(highlight)
     legend = (
         f'<TR><TD><TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR></TABLE></TD></TR>'
         if cells
@@ -232,12 +239,12 @@ def _legend_cells(view: View) -> str:
     return "".join(cells)
 
 
-def to_dot(view: View, rankdir: str = "TB") -> graphviz.Digraph:
-    """A graphviz Digraph for a view."""
+def to_dot(view: View, rankdir: str = "TB", highlight: Highlight | None = None) -> graphviz.Digraph:
+    """A graphviz Digraph for a view (boxes coloured by a diff when `highlight` is given)."""
     dot = graphviz.Digraph(view.graph.name or "network")
     dot.attr(
         rankdir=rankdir,
-        label=title_label(view),
+        label=title_label(view, highlight),
         labelloc="t",
         fontname=FONT,
         nodesep="0.25",
@@ -250,17 +257,65 @@ def to_dot(view: View, rankdir: str = "TB") -> graphviz.Digraph:
     # Skips first: dot then orders their chains first (on top in LR), so the main path dips under them.
     for e in sorted(view.edges, key=lambda e: e.skip):
         dot.edge(e.src, e.dst, **_edge_attrs(e, rankdir))
+    if highlight is not None:
+        _mark_diff(view, dot, highlight)
     return dot
+
+
+# ---------------------------------------------------------------- diff colours (render --diff)
+DIFF_COLORS = {"added": ("#b9e4b0", "#2e7d32"), "changed": ("#ffd98e", "#c77800"), "removed": ("#f7b6b6", "#c62828")}
+SAME_COLOR = "#ffffff"
+
+
+def diff_status(box: Box, highlight: Highlight) -> str | None:
+    """added when every layer of the box is new, changed when any is new or differs, else None."""
+    marks = [highlight.status.get(m) for m in box.members]
+    if box.kind in ("input", "output") or not any(marks):
+        return None
+    return "added" if all(m == "added" for m in marks) else "changed"
+
+
+def _mark_diff(view: View, dot: graphviz.Digraph, highlight: Highlight) -> None:
+    # A node statement repeated after its first one only updates its attributes (in dot),
+    # so the boxes keep their labels, shapes and frames and only change colour.
+    for box in view.boxes.values():
+        if box.kind in ("input", "output"):
+            continue
+        status = diff_status(box, highlight)
+        if status is None:
+            dot.node(box.id, fillcolor=SAME_COLOR, color="#9a9a9a")
+        else:
+            fill, line = DIFF_COLORS[status]
+            dot.node(box.id, fillcolor=fill, color=line, penwidth="2")
+
+
+def _diff_legend(highlight: Highlight, limit: int = 8) -> str:
+    cell = '<TD BGCOLOR="{}"><FONT POINT-SIZE="9">{}</FONT></TD>'
+    cells = [
+        cell.format(DIFF_COLORS["added"][0], f"new (not in {_e(highlight.baseline)})"),
+        cell.format(DIFF_COLORS["changed"][0], "changed"),
+        cell.format(SAME_COLOR, "same"),
+    ]
+    if highlight.removed:
+        names = ", ".join(highlight.removed[:limit])
+        more = f" and {len(highlight.removed) - limit} more" if len(highlight.removed) > limit else ""
+        text = f"removed (only in {highlight.baseline}): {names}{more}"
+        cells.append(
+            f'<TD BGCOLOR="{DIFF_COLORS["removed"][0]}"><FONT POINT-SIZE="9" '
+            f'COLOR="{DIFF_COLORS["removed"][1]}">{_e(text)}</FONT></TD>'
+        )
+    return "".join(cells)
 
 
 # ---------------------------------------------------------------- the diagram object
 class Diagram:
     """A rendered view: `.source` (dot text), `.save(path)`, and inline SVG in Jupyter."""
 
-    def __init__(self, view: View, rankdir: str = "TB") -> None:
+    def __init__(self, view: View, rankdir: str = "TB", highlight: Highlight | None = None) -> None:
         self.view = view
         self.rankdir = rankdir
-        self.dot = to_dot(view, rankdir)
+        self.highlight = highlight
+        self.dot = to_dot(view, rankdir, highlight)
 
     @property
     def source(self) -> str:
@@ -356,7 +411,12 @@ def make_view(g: Graph, depth: int | str | None = None) -> View:
 
 
 def render(
-    spec: str | Graph, depth: int | str | None = None, rankdir: str = "TB", input: Shape | None = None, **params: Any
+    spec: str | Graph,
+    depth: int | str | None = None,
+    rankdir: str = "TB",
+    input: Shape | None = None,
+    diff: str | Graph | None = None,
+    **params: Any,
 ) -> Diagram:
     """Diagram of a spec or a checked Graph.
 
@@ -366,6 +426,7 @@ def render(
             every layer, or None for the deepest level that stays under ~60 boxes.
         rankdir: `"TB"` (top to bottom) or `"LR"` (left to right).
         input, params: passed to `netspec.load` when `spec` is not a Graph.
+        diff: a baseline spec or Graph: colour what `spec` adds or changes against it.
 
     Returns:
         A Diagram; `.save("net.svg")` writes it, Jupyter shows it inline.
@@ -378,16 +439,29 @@ def render(
         from netspec.library import load
 
         g = load(spec, input=input, **params)
-    return Diagram(make_view(g, depth), rankdir)
+    highlight = None
+    if diff is not None:
+        from netspec.diff import highlight as diff_highlight
+        from netspec.library import load
+
+        base = diff if isinstance(diff, Graph) else load(diff, input=input)
+        highlight = diff_highlight(base, g, diff if isinstance(diff, str) else "")
+    return Diagram(make_view(g, depth), rankdir, highlight)
 
 
-def render_cli(graph: Graph, args: Any) -> int:
-    """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR]`."""
-    diagram = Diagram(make_view(graph, args.depth), args.rankdir)
+def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None) -> int:
+    """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR] [--diff BASE]`."""
+    diagram = Diagram(make_view(graph, args.depth), args.rankdir, highlight)
     out = diagram.save(args.output)
     view = diagram.view
     depth = "full" if view.depth is None else view.depth
     print(f"wrote {out}: {len(view.boxes)} boxes, {len(view.edges)} edges (depth {depth})")
+    if highlight is not None:
+        marks = [diff_status(b, highlight) for b in view.boxes.values()]
+        print(
+            f"diff against {highlight.baseline}: {marks.count('added')} boxes new, "
+            f"{marks.count('changed')} changed, {len(highlight.removed)} layers removed"
+        )
     if out.suffix.lower() in (".dot", ".gv") and shutil.which("dot") is None:
         hint = INSTALL_HINT.format(fmt="svg", dot=out, image=out.with_suffix(".svg"))
         print(f"note: the Graphviz 'dot' program is not installed; to get an image, {hint}", file=sys.stderr)
