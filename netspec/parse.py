@@ -353,10 +353,11 @@ def _cache_path(grammar: str) -> str | bool:
 
     lark unpickles this file, so it must sit where only this user can write:
     `$XDG_CACHE_HOME/netspec` (an absolute XDG_CACHE_HOME only, as the XDG spec says)
-    or `~/.cache/netspec`, a real directory owned by this user with mode 0700. A
-    folder of ours that nobody else can write is tightened to 0700; anything else (a
-    symlink, another owner, group or world write, no home) turns the cache off. There
-    is no fallback to the shared temp folder.
+    or `~/.cache/netspec`, a real directory owned by this user with mode 0700, in a
+    parent that others cannot write to (or a sticky one, like /tmp). A folder of ours
+    that nobody else can write is tightened to 0700; anything else (a symlink, another
+    owner, group or world write, no home) turns the cache off. There is no fallback to
+    the shared temp folder.
     """
     import hashlib
 
@@ -378,9 +379,11 @@ def _cache_path(grammar: str) -> str | bool:
             os.mkdir(folder, 0o700)
         except FileExistsError:
             pass
-        st = os.lstat(folder)
+        st, parent = os.lstat(folder), os.stat(base)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != getuid() or st.st_mode & 0o022:
             return False
+        if parent.st_mode & 0o022 and not parent.st_mode & stat.S_ISVTX:
+            return False  # others could swap the folder for theirs after this check
         if stat.S_IMODE(st.st_mode) != 0o700:
             os.chmod(folder, 0o700)
     except OSError:

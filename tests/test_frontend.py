@@ -127,6 +127,18 @@ def test_a_folder_others_can_write_turns_the_cache_off(home: Path) -> None:
     assert P._cache_path("grammar") is False
 
 
+def test_a_parent_others_can_write_turns_the_cache_off(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(shared))
+    assert P._cache_path("grammar") is False
+    shared.chmod(0o1777)  # sticky, as /tmp: others cannot move our folder
+    assert isinstance(P._cache_path("grammar"), str)
+
+
 def test_a_folder_of_ours_that_only_we_can_write_is_tightened(home: Path) -> None:
     folder = home / ".cache" / "netspec"
     folder.mkdir(parents=True)
