@@ -230,7 +230,7 @@ def to_dot(view: View, rankdir: str = "TB") -> graphviz.Digraph:
 
 # ---------------------------------------------------------------- the diagram object
 class Diagram:
-    """A rendered view: `.source` (dot text), `.save(path)`, and inline SVG in Jupyter."""
+    """A rendered view: `.source` (dot text), `.save(path)` (.html: the interactive page), and Jupyter display."""
 
     def __init__(self, view: View, rankdir: str = "TB") -> None:
         self.view = view
@@ -269,11 +269,27 @@ class Diagram:
         fmt = out.suffix.lower().lstrip(".")
         if fmt == "gv":
             fmt = "dot"
+        if fmt in ("html", "htm"):
+            write_atomic(out, self.html().encode("utf-8"))
+            return out
         if fmt not in FORMATS:
-            raise SpecError(f"cannot render to '{out.name}'", hint="use a .svg, .png, .pdf or .dot file name")
+            raise SpecError(f"cannot render to '{out.name}'",
+                            hint="use a .svg, .png, .pdf or .dot file name, or .html for an interactive page")
         data = self.source.encode("utf-8") if fmt == "dot" else self.pipe(fmt, dot_path=out.with_suffix(".dot"))
         write_atomic(out, data)
         return out
+
+    def html(self) -> str:
+        """The interactive page (`to_html`): one self-contained file, blocks open and close in place."""
+        from .to_html import render_html
+
+        return render_html(self.view.graph, "full" if self.view.depth is None else self.view.depth, self.rankdir)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the interactive page (in an iframe, so its scripts run); `_repr_svg_` stays for static viewers."""
+        from .to_html import iframe
+
+        return iframe(self.html())
 
     def _repr_svg_(self) -> str | None:
         if shutil.which("dot") is None:

@@ -1,4 +1,4 @@
-"""The `netspec` command: list, ops, check, summary, compile, render.
+"""The `netspec` command: list, ops, check, summary, compile, render, view.
 
 Every user mistake prints a SpecError (file:line:col, source line, caret, hint)
 and exits 1; nothing prints a Python traceback.
@@ -147,6 +147,13 @@ def cmd_render(args: argparse.Namespace) -> int:
     return render_cli(load_graph(args), args)
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from .view import view_cli
+
+    return view_cli(args.spec, _parse_input(args.input), _parse_set(args.set), args.depth, args.rankdir,
+                    args.port, not args.no_open)
+
+
 def _spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="a library name (resnet50), a file (my.net) or file.net:network")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a network parameter")
@@ -181,12 +188,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class-name", default=None)
     p.set_defaults(fn=cmd_compile)
 
-    p = sub.add_parser("render", help="draw the architecture (svg, png, pdf or dot)")
+    p = sub.add_parser("render", help="draw the architecture (svg, png, pdf, dot, or an interactive .html page)")
     _spec_args(p)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--depth", default=None, help="0 = blocks as boxes; 'full' opens everything")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
+    p.add_argument("--layout", choices=["auto", "chain"], default="auto",
+                   help="auto: encoder-decoders (U-Net, FCN) as a U, each down stage beside its up stage; "
+                        "chain: one column")
     p.set_defaults(fn=cmd_render)
+
+    p = sub.add_parser("view", help="serve the interactive diagram on localhost, redrawn when the spec is saved")
+    _spec_args(p)
+    p.add_argument("--depth", default=None, help="the level shown first: 0 = blocks as boxes; 'full' opens everything")
+    p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
+    p.add_argument("--port", type=int, default=0, help="default: any free port")
+    p.add_argument("--no-open", action="store_true", help="do not open a browser")
+    p.set_defaults(fn=cmd_view)
     return parser
 
 

@@ -66,7 +66,7 @@
   /* Cytoscape elements for the current data and open set. */
   function elements() {
     var data = state.data, items = data.items, colors = data.colors;
-    var nodes = [], boxOf = {}, boxes = [];
+    var nodes = [], boxOf = {}, boxes = [], frameOf = {}, kids = {"": []};
 
     function visit(id, parent, owner) {
       var it = items[id], frame = isContainer(it) && state.open.has(id);
@@ -80,6 +80,8 @@
         var d = {id: id, path: it.path, order: it.order, color: colors[it.family] || colors.other,
                  text: frame ? it.frame : it.label.join("\n")};
         if (parent !== null) d.parent = parent;
+        frameOf[id] = parent;
+        (kids[parent === null ? "" : parent] = kids[parent === null ? "" : parent] || []).push(id);
         if (!frame) {
           var size = boxSize(it.label);
           d.w = size.w;
@@ -124,6 +126,81 @@
                        order: items[e.src].order}});
     });
     state.boxes = boxes;
+    state.tree = {frameOf: frameOf, kids: kids, edges: edges, size: {}};
+    nodes.forEach(function (n) { if (n.data.w) state.tree.size[n.data.id] = {w: n.data.w, h: n.data.h}; });
+    return out;
+  }
+
+  // ------------------------------------------------------------ layout, inside out
+  /* dagre with compound nodes takes seconds for a few hundred boxes (its border chains grow with
+   * every frame and rank), so each frame is laid out on its own, innermost first, with dagre on a
+   * plain graph: its direct children (an open child frame is one node of that frame's size) and
+   * the edges between them. The parent then places the frame as one node. */
+  var PAD = 12, LABEL = 16;
+  var scratch = cytoscape({headless: true, styleEnabled: true, style: [
+    {selector: "node", style: {"shape": "rectangle", "width": "data(w)", "height": "data(h)"}}]});
+
+  function layoutTree() {
+    var t = state.tree, items = state.data.items, local = {};
+    // Each edge joins, in the innermost frame holding both ends, the two children that hold them.
+    function chain(id) { var c = []; for (var x = id; x !== null; x = t.frameOf[x]) c.unshift(x); return c; }
+    t.edges.forEach(function (e) {
+      var a = chain(e.src), b = chain(e.dst), i = 0;
+      while (i < a.length && i < b.length && a[i] === b[i]) i++;
+      if (i >= a.length || i >= b.length) return;  // one end holds the other: no edge inside
+      var frame = i === 0 ? "" : a[i - 1], key = a[i] + ">" + b[i];
+      var f = local[frame] = local[frame] || {};
+      f[key] = [a[i], b[i]];
+    });
+    var placed = {};  // frame -> {w, h, pos: {child: {x, y}}} with positions around (0, 0)
+    function lay(frame) {
+      var children = t.kids[frame] || [];
+      var sizes = {};
+      children.forEach(function (c) {
+        if (t.size[c]) { sizes[c] = t.size[c]; return; }
+        var inner = lay(c);
+        sizes[c] = {w: inner.w + 2 * PAD, h: inner.h + 2 * PAD + LABEL};
+      });
+      var els = children.map(function (c) {
+        return {group: "nodes", data: {id: c, w: sizes[c].w, h: sizes[c].h, order: items[c].order}};
+      });
+      var edges = local[frame] || {};
+      Object.keys(edges).forEach(function (k, i) {
+        els.push({group: "edges", data: {id: "l" + i, source: edges[k][0], target: edges[k][1],
+                                         order: items[edges[k][0]].order}});
+      });
+      var pos = {};
+      if (children.length === 1) {
+        pos[children[0]] = {x: 0, y: 0};
+      } else {
+        scratch.elements().remove();
+        scratch.add(els);
+        scratch.layout({name: "dagre", rankDir: state.rankdir, nodeSep: 18, rankSep: 30, edgeSep: 8,
+                        fit: false, animate: false,
+                        sort: function (a, b) { return a.data("order") - b.data("order"); }}).run();
+        scratch.nodes().forEach(function (n) { pos[n.id()] = {x: n.position("x"), y: n.position("y")}; });
+      }
+      var x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity;
+      children.forEach(function (c) {
+        x1 = Math.min(x1, pos[c].x - sizes[c].w / 2); x2 = Math.max(x2, pos[c].x + sizes[c].w / 2);
+        y1 = Math.min(y1, pos[c].y - sizes[c].h / 2); y2 = Math.max(y2, pos[c].y + sizes[c].h / 2);
+      });
+      var cx = (x1 + x2) / 2, cy0 = (y1 + y2) / 2;
+      children.forEach(function (c) { pos[c] = {x: pos[c].x - cx, y: pos[c].y - cy0}; });
+      placed[frame] = {w: x2 - x1, h: y2 - y1, pos: pos};
+      return placed[frame];
+    }
+    lay("");
+    // Absolute positions of the boxes: a frame's content sits under its label.
+    var out = {};
+    function put(frame, x, y) {
+      var p = placed[frame];
+      (t.kids[frame] || []).forEach(function (c) {
+        var px = x + p.pos[c].x, py = y + p.pos[c].y;
+        if (t.size[c]) out[c] = {x: px, y: py}; else put(c, px, py + LABEL / 2);
+      });
+    }
+    put("", 0, 0);
     return out;
   }
 
@@ -171,28 +248,45 @@
   /* Rebuild and lay out; `anchor` (from anchorOf) keeps that element still on screen. */
   function redraw(anchor) {
     if (!state.data) return;
+    var els = elements();
     cy.batch(function () {
       cy.elements().remove();
-      cy.add(elements());
+      cy.add(els);
     });
-    cy.layout({
-      name: "dagre", rankDir: state.rankdir, nodeSep: 18, rankSep: 30, edgeSep: 8, padding: 24,
-      fit: !anchor, animate: false,
-      sort: function (a, b) { return a.data("order") - b.data("order"); }
-    }).run();
+    var positions = layoutTree();
+    cy.batch(function () {
+      cy.nodes().forEach(function (n) { if (positions[n.id()]) n.position(positions[n.id()]); });
+    });
     var now = anchor ? anchorOf(anchor.id) : null;
     if (now) cy.panBy({x: anchor.x - now.x, y: anchor.y - now.y});
-    if (!anchor && cy.zoom() < MIN_FIT_ZOOM) {
-      // A long chain fitted whole is unreadable: show its top at a readable size instead.
-      var bb = cy.elements().boundingBox();
-      cy.zoom(MIN_FIT_ZOOM);
-      cy.pan({x: cy.width() / 2 - MIN_FIT_ZOOM * (bb.x1 + bb.x2) / 2, y: 24 - MIN_FIT_ZOOM * bb.y1});
-    }
+    if (!anchor) fit(positions);
     if (state.selected && cy.getElementById(state.selected).nonempty()) cy.getElementById(state.selected).select();
     var frames = cy.nodes(":parent").length;
     $("count").textContent = state.boxes.length + " boxes, " + frames + " frames, " + cy.edges().length + " edges";
     document.body.dataset.boxes = String(state.boxes.length);
     document.body.dataset.version = String(state.version);
+  }
+
+  /* Fit the drawing to the window, but no smaller than MIN_FIT_ZOOM: then show its start.
+   * (cy.fit measures every label, which takes seconds for a thousand edges; the boxes suffice.) */
+  function fit(positions) {
+    var x1 = Infinity, y1 = Infinity, x2 = -Infinity, y2 = -Infinity, size = state.tree.size;
+    Object.keys(positions).forEach(function (id) {
+      var p = positions[id], s = size[id];
+      x1 = Math.min(x1, p.x - s.w / 2); x2 = Math.max(x2, p.x + s.w / 2);
+      y1 = Math.min(y1, p.y - s.h / 2); y2 = Math.max(y2, p.y + s.h / 2);
+    });
+    if (x1 === Infinity) return;
+    var m = 24 + PAD, w = cy.width(), h = cy.height();
+    var z = Math.min(1.5, (w - 2 * m) / (x2 - x1), (h - 2 * m) / (y2 - y1));
+    var tb = state.rankdir === "TB";
+    if (z >= MIN_FIT_ZOOM) {
+      cy.viewport({zoom: z, pan: {x: w / 2 - z * (x1 + x2) / 2, y: h / 2 - z * (y1 + y2) / 2}});
+    } else {
+      z = MIN_FIT_ZOOM;
+      cy.viewport({zoom: z, pan: {x: tb ? w / 2 - z * (x1 + x2) / 2 : m - z * x1,
+                                  y: tb ? m + LABEL - z * y1 : h / 2 - z * (y1 + y2) / 2}});
+    }
   }
 
   function toggle(id) {
@@ -315,7 +409,7 @@
   cy.on("tap", "node", function (e) { state.selected = e.target.id(); showPanel(state.selected); });
   cy.on("dbltap", "node", function (e) { toggle(e.target.id()); });
   cy.on("tap", function (e) { if (e.target === cy) state.selected = null; });
-  $("fit").onclick = function () { cy.fit(undefined, 24); };
+  $("fit").onclick = function () { cy.fit(undefined, 24); };  // everything, however small
   $("rankdir").onclick = function () {
     state.rankdir = state.rankdir === "TB" ? "LR" : "TB";
     $("rankdir").textContent = state.rankdir;
