@@ -72,7 +72,9 @@ class Watcher:
                  depth: int | str | None = None) -> None:
         from .library import resolve
 
-        resolve(spec)  # a name that is no file and no library network is an error now, not a page
+        path, _ = resolve(spec)  # a name that is no file and no library network is an error now, not a page
+        if not path.is_file():
+            raise SpecError(f"no such spec file: {spec}", hint="netspec view watches an existing file")
         self.spec = spec
         self.input = input
         self.params = params or {}
