@@ -42,8 +42,10 @@ from netspec.graph import Graph
 from netspec.ops import Shape
 
 from .diagram_view import Box, Cluster, Edge, View, build_view, default_depth
+from .u_layout import ULayout, find_u
 
 FORMATS = ("svg", "png", "pdf", "dot")
+LAYOUTS = ("auto", "chain")
 INSTALL_HINT = ("install Graphviz (apt-get install graphviz, brew install graphviz, or conda install graphviz), "
                 "then: dot -T{fmt} {dot} -o {image}")
 
@@ -170,12 +172,12 @@ def _node_attrs(view: View, box: Box) -> dict[str, str]:
     return attrs
 
 
-def _edge_attrs(edge: Edge, rankdir: str) -> dict[str, str]:
+def _edge_attrs(edge: Edge, rankdir: str, layout: str = "auto") -> dict[str, str]:
     attrs = {"label": edge_label(edge), "color": EDGE_COLOR}
     styles = []
     if edge.skip:
         attrs.update(color=SKIP_COLOR, fontcolor=SKIP_COLOR, penwidth="1.6")
-        if rankdir == "LR":
+        if rankdir == "LR" and layout != "chain":
             attrs.update(weight="8", tailport="n", headport="n")
     else:
         attrs["weight"] = "1" if rankdir == "LR" else "4"
@@ -214,17 +216,48 @@ def _legend_cells(view: View) -> str:
     return "".join(cells)
 
 
-def to_dot(view: View, rankdir: str = "TB") -> graphviz.Digraph:
-    """A graphviz Digraph for a view."""
+def _u_rows(view: View, dot: graphviz.Digraph, rankdir: str, layout: str) -> ULayout | None:
+    """Draw an encoder-decoder like its paper: each down stage and its up stage on one row (`u_layout`).
+
+    Adds a `rank=same` subgraph per row and the invisible guide edges that line the
+    skips up; `_u_edge` then loosens the edges that climb. Only for top-to-bottom
+    layouts: LR draws its U by the skip edges' ports and weights (`_edge_attrs`).
+    """
+    if layout == "chain" or rankdir != "TB":
+        return None
+    u = find_u(view)
+    if u is None:
+        return None
+    for row in u.rows:
+        with dot.subgraph() as sub:
+            sub.attr(rank="same")
+            for box in row:
+                sub.node(box)
+    for a, b in u.guides:
+        dot.edge(a, b, style="invis", weight="10")
+    return u
+
+
+def _u_edge(u: ULayout | None, edge: Edge, attrs: dict[str, str]) -> dict[str, str]:
+    if u is not None and (edge.src, edge.dst) in u.loose:
+        attrs.update(constraint="false", weight="0")
+    elif u is not None and (edge.src, edge.dst) in u.slack:
+        attrs["weight"] = "1"
+    return attrs
+
+
+def to_dot(view: View, rankdir: str = "TB", layout: str = "auto") -> graphviz.Digraph:
+    """A graphviz Digraph for a view; `layout="chain"` turns the encoder-decoder U off."""
     dot = graphviz.Digraph(view.graph.name or "network")
     dot.attr(rankdir=rankdir, label=title_label(view), labelloc="t", fontname=FONT,
              nodesep="0.25", ranksep="0.3", newrank="true")
     dot.attr("node", fontname=FONT, fontsize="10", margin="0.12,0.04", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="8", arrowsize="0.6")
     _add_items(view, dot, view.items, "")
+    u = _u_rows(view, dot, rankdir, layout)
     # Skips first: dot then orders their chains first (on top in LR), so the main path dips under them.
     for e in sorted(view.edges, key=lambda e: e.skip):
-        dot.edge(e.src, e.dst, **_edge_attrs(e, rankdir))
+        dot.edge(e.src, e.dst, **_u_edge(u, e, _edge_attrs(e, rankdir, layout)))
     return dot
 
 
@@ -232,10 +265,11 @@ def to_dot(view: View, rankdir: str = "TB") -> graphviz.Digraph:
 class Diagram:
     """A rendered view: `.source` (dot text), `.save(path)` (.html: the interactive page), and Jupyter display."""
 
-    def __init__(self, view: View, rankdir: str = "TB") -> None:
+    def __init__(self, view: View, rankdir: str = "TB", layout: str = "auto") -> None:
         self.view = view
         self.rankdir = rankdir
-        self.dot = to_dot(view, rankdir)
+        self.layout = layout
+        self.dot = to_dot(view, rankdir, layout)
 
     @property
     def source(self) -> str:
@@ -337,7 +371,7 @@ def make_view(g: Graph, depth: int | str | None = None) -> View:
     return build_view(g, None if d == "full" else int(d))
 
 
-def render(spec: str | Graph, depth: int | str | None = None, rankdir: str = "TB",
+def render(spec: str | Graph, depth: int | str | None = None, rankdir: str = "TB", layout: str = "auto",
            input: Shape | None = None, **params: Any) -> Diagram:
     """Diagram of a spec or a checked Graph.
 
@@ -346,6 +380,8 @@ def render(spec: str | Graph, depth: int | str | None = None, rankdir: str = "TB
         depth: block nesting to open (0 = top-level blocks as boxes), `"full"` for
             every layer, or None for the deepest level that stays under ~60 boxes.
         rankdir: `"TB"` (top to bottom) or `"LR"` (left to right).
+        layout: `"auto"` draws an encoder-decoder (U-Net, FCN, hypercolumns) as a U,
+            each down stage beside its up stage (see `u_layout`); `"chain"` does not.
         input, params: passed to `netspec.load` when `spec` is not a Graph.
 
     Returns:
@@ -353,18 +389,20 @@ def render(spec: str | Graph, depth: int | str | None = None, rankdir: str = "TB
     """
     if rankdir not in ("TB", "LR"):
         raise SpecError(f"rankdir must be 'TB' or 'LR', got {rankdir!r}")
+    if layout not in LAYOUTS:
+        raise SpecError(f"layout must be 'auto' or 'chain', got {layout!r}")
     if isinstance(spec, Graph):
         g = spec
     else:
         from netspec.library import load
 
         g = load(spec, input=input, **params)
-    return Diagram(make_view(g, depth), rankdir)
+    return Diagram(make_view(g, depth), rankdir, layout)
 
 
 def render_cli(graph: Graph, args: Any) -> int:
-    """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR]`."""
-    diagram = Diagram(make_view(graph, args.depth), args.rankdir)
+    """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR] [--layout auto|chain]`."""
+    diagram = Diagram(make_view(graph, args.depth), args.rankdir, getattr(args, "layout", "auto"))
     out = diagram.save(args.output)
     view = diagram.view
     depth = "full" if view.depth is None else view.depth
