@@ -320,7 +320,7 @@ class Diagram:
         return render_html(self.view.graph, "full" if self.view.depth is None else self.view.depth, self.rankdir)
 
     def _repr_html_(self) -> str:
-        """Jupyter shows the interactive page (in an iframe, so its scripts run); `_repr_svg_` stays for static viewers."""
+        """Jupyter shows the interactive page (in an iframe, so its scripts run); static viewers get the SVG."""
         from .to_html import iframe
 
         return iframe(self.html())

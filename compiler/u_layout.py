@@ -81,7 +81,7 @@ def _octaves(a: float, b: float) -> float:
     return abs(math.log2(a / b))
 
 
-def value_edges(view: View) -> nx.DiGraph:
+def value_edges(view: View) -> nx.DiGraph[str]:
     """The view's edges that carry values: not those that only give a resize op its target size.
 
     A resize op (`crop @ref`, `upsample @ref`) reads the values of its first input and
@@ -90,7 +90,7 @@ def value_edges(view: View) -> nx.DiGraph:
     """
     g = view.graph
     ins = drawn_inputs(g)
-    out = nx.DiGraph()
+    out: nx.DiGraph[str] = nx.DiGraph()
     out.add_nodes_from(view.boxes)
     for nid, sources in ins.items():
         dst = view.box_of[nid]
@@ -105,7 +105,7 @@ def value_edges(view: View) -> nx.DiGraph:
     return out
 
 
-def find_pairs(view: View, g: nx.DiGraph | None = None) -> list[tuple[str, str]]:
+def find_pairs(view: View, g: nx.DiGraph[str] | None = None) -> list[tuple[str, str]]:
     """Every (fork s, merge t) of the view that closes a dip, in execution order of t (see module docstring)."""
     g = value_edges(view) if g is None else g
     ancestors = cache(lambda b: nx.ancestors(g, b) | {b})
@@ -140,7 +140,7 @@ def _dips_at_all(view: View, branch: set[str], size: float) -> bool:
     return any(x is None or x <= size / DIP for x in sizes)
 
 
-def _dips(view: View, g: nx.DiGraph, branch: set[str], t: str, size: float) -> bool:
+def _dips(view: View, g: nx.DiGraph[str], branch: set[str], t: str, size: float) -> bool:
     """The branch falls to size / DIP or less, stays above 1x1, and rises again by upsampling."""
     if not branch:
         return False

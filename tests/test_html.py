@@ -140,7 +140,8 @@ def test_expand_collapse_and_hover_with_the_mouse(browser: Chromium, tmp_path: P
     page.click(x, y)
     here = page.wait("document.getElementById('panel').dataset.path === 'layer1.0.conv2' && "
                      "document.querySelector('#panel .here').innerText")
-    spec_line = Path("specs/resnet.net").read_text().splitlines()[graph("resnet50").nodes["layer1.0.conv2"].span.line - 1]
+    line = graph("resnet50").nodes["layer1.0.conv2"].span.line
+    spec_line = Path("specs/resnet.net").read_text().splitlines()[line - 1]
     assert here.endswith(spec_line) and "conv2" in spec_line
     assert page.eval("document.querySelector('#panel .where').innerText").startswith("specs/resnet.net:")
 
