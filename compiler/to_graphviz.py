@@ -17,7 +17,13 @@ its docstring for the rules and the default depth. This module only styles it:
   do not pull on the layout (`constraint=false`, high weight on the main path),
   so the main path dips under them and a U-Net draws as a U;
 - training-only parts (auxiliary heads) are dashed;
-- the title gives the network, its input shape, its params and MACs.
+- the title gives the network, its input shape, its params and MACs;
+- top to bottom, an encoder-decoder (U-Net, FCN, hypercolumns) is drawn as its
+  paper does, each down stage and its up stage on one row (`u_layout`; `layout="chain"`
+  turns it off).
+
+`Diagram.save("net.html")` writes the interactive page instead (`to_html`), and
+Jupyter shows that page.
 
 Labels are HTML-escaped and dot identifiers are generated (`n0`, `n1` ...), so
 any layer name renders. Files are written whole or not at all (a temporary file
