@@ -91,9 +91,18 @@ class _PageData:
             nid = g.outputs[box.path]
             tip = [["output", box.path], ["of", nid], ["shape", fmt_shape(box.shape)]]
             order = len(self.index) + list(g.outputs).index(box.path)
-            return self.add("output", box.path, parent, order,
-                            label=[box.path, fmt_shape(box.shape)], family="io", tip=tip, src=None,
-                            train=box.train_only, node=nid)
+            return self.add(
+                "output",
+                box.path,
+                parent,
+                order,
+                label=[box.path, fmt_shape(box.shape)],
+                family="io",
+                tip=tip,
+                src=None,
+                train=box.train_only,
+                node=nid,
+            )
         node = g.nodes[box.members[0]]
         if box.kind == "input":
             label = ["input", fmt_shape(node.shape)]
@@ -102,9 +111,17 @@ class _PageData:
             name = _relative(node.id, frame)
             label = [node.op.label()] if node.id.rpartition(".")[2].isdigit() else [name, node.op.label()]
             family = node.op.family
-        iid = self.add("input" if box.kind == "input" else "layer", node.id, parent, self.index[node.id],
-                       label=label, family=family, tip=self.layer_tip(node), src=self.src(node.span),
-                       train=node.train_only)
+        iid = self.add(
+            "input" if box.kind == "input" else "layer",
+            node.id,
+            parent,
+            self.index[node.id],
+            label=label,
+            family=family,
+            tip=self.layer_tip(node),
+            src=self.src(node.span),
+            train=node.train_only,
+        )
         self.of_node[node.id] = iid
         return iid
 
@@ -120,13 +137,28 @@ class _PageData:
         out = self.g.nodes.get(scope.output) if scope.output else None
         out = out or self.g.nodes[members[-1]]
         full = f"{scope.name}({_args_text(scope.args, limit=1 << 16)})" if scope.kind == "block" else call
-        tip = [["path", scope.path], ["block" if scope.kind == "block" else "sequence", full],
-               ["layers", str(len(members))], *self.cost_rows(members, out), *self.src_rows(scope.span)]
-        gid = self.add("group", scope.path, parent, min(self.index[m] for m in members),
-                       scope=scope.kind, bdepth=self.block_depth(scope.path),
-                       label=[title, call, self.costs(members)], frame=frame_label, family="block",
-                       tip=tip, src=self.src(scope.span), children=[],
-                       train=all(self.g.nodes[m].train_only for m in members))
+        tip = [
+            ["path", scope.path],
+            ["block" if scope.kind == "block" else "sequence", full],
+            ["layers", str(len(members))],
+            *self.cost_rows(members, out),
+            *self.src_rows(scope.span),
+        ]
+        gid = self.add(
+            "group",
+            scope.path,
+            parent,
+            min(self.index[m] for m in members),
+            scope=scope.kind,
+            bdepth=self.block_depth(scope.path),
+            label=[title, call, self.costs(members)],
+            frame=frame_label,
+            family="block",
+            tip=tip,
+            src=self.src(scope.span),
+            children=[],
+            train=all(self.g.nodes[m].train_only for m in members),
+        )
         self.of_scope[scope.path] = gid
         return gid
 
@@ -136,7 +168,7 @@ class _PageData:
         parent = self.items[ids[0]]["parent"]
         siblings = self.items[parent]["children"] if parent else self.roots
         lo, hi = min(map(siblings.index, ids)), max(map(siblings.index, ids))
-        inside = siblings[lo: hi + 1]
+        inside = siblings[lo : hi + 1]
         members = set(box.members)
         if any(i not in ids and self.items[i]["path"] not in members for i in inside):
             return  # not a contiguous stretch of this frame (cannot happen for diagram_view's runs)
@@ -148,17 +180,32 @@ class _PageData:
         last = box.instances[-1]
         out = self.g.nodes[last.output] if last.output else self.g.nodes[box.members[-1]]
         repeats = f"x{box.count}: " + ", ".join(s.path for s in box.instances)
-        tip = [["path", box.path], ["repeats", repeats], ["block", f"{first.name}({_args_text(common, 1 << 16)})"],
-               ["layers", str(len(box.members))],
-               *self.cost_rows(box.members, out), *self.src_rows(first.span)]
-        rid = self.add("run", box.path, parent, min(self.index[m] for m in box.members), level=level,
-                       count=box.count, label=[f"{_relative(box.path, frame)} x{box.count}", call,
-                                               self.costs(box.members)],
-                       frame=f"{box.path} x{box.count}", family="block", tip=tip, src=self.src(first.span),
-                       children=inside, train=box.train_only)
+        tip = [
+            ["path", box.path],
+            ["repeats", repeats],
+            ["block", f"{first.name}({_args_text(common, 1 << 16)})"],
+            ["layers", str(len(box.members))],
+            *self.cost_rows(box.members, out),
+            *self.src_rows(first.span),
+        ]
+        rid = self.add(
+            "run",
+            box.path,
+            parent,
+            min(self.index[m] for m in box.members),
+            level=level,
+            count=box.count,
+            label=[f"{_relative(box.path, frame)} x{box.count}", call, self.costs(box.members)],
+            frame=f"{box.path} x{box.count}",
+            family="block",
+            tip=tip,
+            src=self.src(first.span),
+            children=inside,
+            train=box.train_only,
+        )
         for i in inside:
             self.items[i]["parent"] = rid
-        siblings[lo: hi + 1] = [rid]
+        siblings[lo : hi + 1] = [rid]
 
     # ------------------------------------------------------------ text
     def under(self, path: str) -> list[str]:
@@ -177,8 +224,12 @@ class _PageData:
     def cost_rows(self, members: list[str], out: Node) -> list[list[str]]:
         params = sum(self.g.nodes[m].params for m in members)
         macs = sum(self.g.nodes[m].macs for m in members)
-        return [["output", fmt_shape(out.shape)], ["params", f"{params:,}"],
-                ["MACs", f"{macs:,} ({fmt_count(macs)})"], ["receptive field", _rf_text(out)]]
+        return [
+            ["output", fmt_shape(out.shape)],
+            ["params", f"{params:,}"],
+            ["MACs", f"{macs:,} ({fmt_count(macs)})"],
+            ["receptive field", _rf_text(out)],
+        ]
 
     def layer_tip(self, node: Node) -> list[list[str]]:
         params = ", ".join(f"{k}={_value_text(v)}" for k, v in node.op.model_dump().items() if v is not None)
@@ -187,8 +238,12 @@ class _PageData:
             rows.append(["parameters", params])
         if node.inputs:
             rows.append(["inputs", ", ".join(node.inputs)])
-        rows += [["output", fmt_shape(node.shape)], ["params", f"{node.params:,}"],
-                 ["MACs", f"{node.macs:,} ({fmt_count(node.macs)})"], ["receptive field", _rf_text(node)]]
+        rows += [
+            ["output", fmt_shape(node.shape)],
+            ["params", f"{node.params:,}"],
+            ["MACs", f"{node.macs:,} ({fmt_count(node.macs)})"],
+            ["receptive field", _rf_text(node)],
+        ]
         if node.train_only:
             rows.append(["training only", "yes"])
         return rows + self.src_rows(node.span)
@@ -261,15 +316,27 @@ def page_data(g: Graph, depth: int | None) -> dict[str, Any]:
             if box.kind == "run":
                 d.run(box, level)
     ins = drawn_inputs(g)
-    edges = [[d.of_node[src], d.of_node[n.id], fmt_shape(g.nodes[src].shape)] for n in g.nodes.values()
-             for src in ins[n.id]]
+    edges = [
+        [d.of_node[src], d.of_node[n.id], fmt_shape(g.nodes[src].shape)] for n in g.nodes.values() for src in ins[n.id]
+    ]
     outputs = [it for it in d.items.values() if it["kind"] == "output"]
     edges += [[d.of_node[it["node"]], it["id"], fmt_shape(g.nodes[it["node"]].shape)] for it in outputs]
-    title = (f"input {fmt_shape(g.input_shape)}  |  {g.params:,} params  |  {fmt_count(g.macs)} MACs  |  "
-             f"{len(g.layers())} layers")
+    title = (
+        f"input {fmt_shape(g.input_shape)}  |  {g.params:,} params  |  {fmt_count(g.macs)} MACs  |  "
+        f"{len(g.layers())} layers"
+    )
     colors = {**FAMILY_COLORS, "block": BLOCK_COLOR, "io": IO_COLOR, "skip": SKIP_COLOR, "edge": EDGE_COLOR}
-    return {"name": g.name, "title": title, "depth": depth, "maxDepth": max_depth(g), "roots": d.roots,
-            "items": d.items, "edges": edges, "sources": d.sources(), "colors": colors}
+    return {
+        "name": g.name,
+        "title": title,
+        "depth": depth,
+        "maxDepth": max_depth(g),
+        "roots": d.roots,
+        "items": d.items,
+        "edges": edges,
+        "sources": d.sources(),
+        "colors": colors,
+    }
 
 
 # ---------------------------------------------------------------- the page
@@ -290,8 +357,9 @@ def _vendor_js() -> str:
     return "\n".join(parts)
 
 
-def page_html(data: dict[str, Any] | None, rankdir: str = "TB", live: dict[str, Any] | None = None,
-              error: str | None = None) -> str:
+def page_html(
+    data: dict[str, Any] | None, rankdir: str = "TB", live: dict[str, Any] | None = None, error: str | None = None
+) -> str:
     """The self-contained page: vendored scripts, style, script and data inlined.
 
     Args:
@@ -329,5 +397,7 @@ def render_html(g: Graph, depth: int | str | None = None, rankdir: str = "TB") -
 
 def iframe(page: str, height: int = 640) -> str:
     """Wrap a page for Jupyter: an iframe whose srcdoc is the page, so its scripts run in any notebook."""
-    return (f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width: 100%; height: {height}px; '
-            f'border: 1px solid #ddd" sandbox="allow-scripts"></iframe>')
+    return (
+        f'<iframe srcdoc="{html.escape(page, quote=True)}" style="width: 100%; height: {height}px; '
+        f'border: 1px solid #ddd" sandbox="allow-scripts"></iframe>'
+    )

@@ -118,7 +118,7 @@ def find_pairs(view: View, g: nx.DiGraph[str] | None = None) -> list[tuple[str, 
         if len(preds) < 2 or st is None:
             continue
         for i, p1 in enumerate(preds):
-            for p2 in preds[i + 1:]:
+            for p2 in preds[i + 1 :]:
                 common = ancestors(p1) & ancestors(p2)
                 if not common:
                     continue
@@ -129,8 +129,12 @@ def find_pairs(view: View, g: nx.DiGraph[str] | None = None) -> list[tuple[str, 
                 if ss is None or _octaves(st, ss) >= 1:
                     continue
                 branches = [descendants(s) & ancestors(p) for p in (p1, p2)]
-                if _dips(view, g, branches[0], t, ss) and not _dips_at_all(view, branches[1], ss) or \
-                        _dips(view, g, branches[1], t, ss) and not _dips_at_all(view, branches[0], ss):
+                if (
+                    _dips(view, g, branches[0], t, ss)
+                    and not _dips_at_all(view, branches[1], ss)
+                    or _dips(view, g, branches[1], t, ss)
+                    and not _dips_at_all(view, branches[0], ss)
+                ):
                     pairs.append((s, t))
     return pairs
 
@@ -200,8 +204,10 @@ def find_u(view: View) -> ULayout | None:
             for b in nx.descendants(g, s) & nx.ancestors(g, t) - on_spine:
                 row.setdefault(b, k)
 
-    u = ULayout([sorted((b for b, k in row.items() if k == i), key=order.__getitem__) for i in range(len(levels))],
-                [lv[1] for lv in levels])
+    u = ULayout(
+        [sorted((b for b, k in row.items() if k == i), key=order.__getitem__) for i in range(len(levels))],
+        [lv[1] for lv in levels],
+    )
     for e in view.edges:
         flat = e.src in row and e.dst in row and row[e.src] == row[e.dst]
         if not flat and not g.has_edge(e.src, e.dst) or _climbs(view, row, down_sizes, e.src, e.dst):

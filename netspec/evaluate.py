@@ -27,11 +27,26 @@ _IDENT = re.compile(r"^[A-Za-z0-9_]+$")
 
 # Names people bring from other frameworks, for "did you mean".
 SYNONYMS = {
-    "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "conv2d": "conv", "convolution": "conv",
-    "dense": "linear", "fc": "linear", "fully_connected": "linear", "maxpool2d": "maxpool",
-    "max_pool": "maxpool", "avg_pool": "avgpool", "avgpool2d": "avgpool", "deconv": "conv_transpose",
-    "convtranspose2d": "conv_transpose", "swish": "silu", "cat": "concat", "interpolate": "upsample",
-    "layernorm": "layer_norm", "gap": "global_pool", "leakyrelu": "leaky_relu",
+    "batchnorm": "bn",
+    "batch_norm": "bn",
+    "batchnorm2d": "bn",
+    "conv2d": "conv",
+    "convolution": "conv",
+    "dense": "linear",
+    "fc": "linear",
+    "fully_connected": "linear",
+    "maxpool2d": "maxpool",
+    "max_pool": "maxpool",
+    "avg_pool": "avgpool",
+    "avgpool2d": "avgpool",
+    "deconv": "conv_transpose",
+    "convtranspose2d": "conv_transpose",
+    "swish": "silu",
+    "cat": "concat",
+    "interpolate": "upsample",
+    "layernorm": "layer_norm",
+    "gap": "global_pool",
+    "leakyrelu": "leaky_relu",
 }
 
 
@@ -80,8 +95,16 @@ class Evaluator:
         self._shape_cache: dict[Any, tuple[Shape, int, int]] = {}
 
     # ------------------------------------------------------------ entry
-    def run(self, name: str, file: str, body: tuple[A.Stmt, ...], env: Env,
-            args: dict[str, Any], input_override: Shape | None, span: A.Span) -> Graph:
+    def run(
+        self,
+        name: str,
+        file: str,
+        body: tuple[A.Stmt, ...],
+        env: Env,
+        args: dict[str, Any],
+        input_override: Shape | None,
+        span: A.Span,
+    ) -> Graph:
         self.graph = g = Graph(name=name, file=file, args=args, input_shape=())
         self.input_override = input_override
         env.tensor = self._tensor_value
@@ -90,8 +113,11 @@ class Evaluator:
         start = None
         if not any(isinstance(s, A.Input) for s in body):
             if input_override is None:
-                raise SpecError(f"network '{name}' declares no input", span,
-                                hint="add a line such as 'input 3x224x224', or pass --input")
+                raise SpecError(
+                    f"network '{name}' declares no input",
+                    span,
+                    hint="add a line such as 'input 3x224x224', or pass --input",
+                )
             start = self._make_input(input_override, span)
         final = self._body(body, root, env, start)
         if final is None:
@@ -131,7 +157,9 @@ class Evaluator:
             if isinstance(n, bool) or not isinstance(n, int) or n < 0:
                 raise SpecError(f"repeat needs a count >= 0, got {type_name(n)} {n!r}", s.count.span)
             if n > self.limits.max_iterations:
-                raise SpecError(f"repeat {n} is more than the limit of {self.limits.max_iterations} iterations", s.count.span)
+                raise SpecError(
+                    f"repeat {n} is more than the limit of {self.limits.max_iterations} iterations", s.count.span
+                )
             for _ in range(n):
                 self._tick(s.span)
                 cur = self._body(s.body, frame, env.child(), cur)
@@ -151,8 +179,11 @@ class Evaluator:
     def _tick(self, span: A.Span) -> None:
         self.iterations += 1
         if self.iterations > self.limits.max_iterations:
-            raise SpecError(f"loops ran more than {self.limits.max_iterations} iterations", span,
-                            hint="this limit guards against runaway specs")
+            raise SpecError(
+                f"loops ran more than {self.limits.max_iterations} iterations",
+                span,
+                hint="this limit guards against runaway specs",
+            )
 
     def _input(self, s: A.Input, frame: Frame, env: Env, cur: str | None) -> str:
         g = self._g()
@@ -198,16 +229,20 @@ class Evaluator:
         cls = OPS.get(s.kind)
         if cls is None or not issubclass(cls, ParamOp):
             weighted = sorted(k for k, c in OPS.items() if issubclass(c, ParamOp))
-            raise SpecError(f"'init' needs an op with weights, not '{s.kind}'", s.kind_span,
-                            hint=did_you_mean(s.kind, weighted) or f"one of: {', '.join(weighted)}")
+            raise SpecError(
+                f"'init' needs an op with weights, not '{s.kind}'",
+                s.kind_span,
+                hint=did_you_mean(s.kind, weighted) or f"one of: {', '.join(weighted)}",
+            )
         found: dict[str, Init | None] = {"weight": None, "bias": None}
         for kw in s.kwargs:
             if kw.name not in found:
                 raise SpecError(f"unknown init target '{kw.name}'", kw.span, hint="use weight=... or bias=...")
             value = evaluate(kw.value, env)
             if value is not None and not isinstance(value, Init):
-                raise SpecError(f"{kw.name}= needs an init scheme such as kaiming_normal(), got {type_name(value)}",
-                                kw.value.span)
+                raise SpecError(
+                    f"{kw.name}= needs an init scheme such as kaiming_normal(), got {type_name(value)}", kw.value.span
+                )
             found[kw.name] = value
         self._g().inits.append(InitRule(frame.path, s.kind, found["weight"], found["bias"], s.span))
 
@@ -219,12 +254,14 @@ class Evaluator:
         if s.label is not None:
             label = evaluate(s.label, env)
             if not isinstance(label, str) or not _IDENT.match(label):
-                raise SpecError(f"'{label}' is not a valid layer name", s.label.span,
-                                hint="names use letters, digits and '_'")
+                raise SpecError(
+                    f"'{label}' is not a valid layer name", s.label.span, hint="names use letters, digits and '_'"
+                )
         return self._chain(s.chain, frame, env, cur, label, s)
 
-    def _chain(self, chain: A.Chain, frame: Frame, env: Env, cur: str | None,
-               label: str | None, s: A.LayerStmt) -> str | None:
+    def _chain(
+        self, chain: A.Chain, frame: Frame, env: Env, cur: str | None, label: str | None, s: A.LayerStmt
+    ) -> str | None:
         layers = [t for t in chain.terms if not isinstance(t, A.RefTerm)]
         if label is not None and len(layers) > 1:
             sub = self._open(frame, label, "seq", "", s.span, cur)
@@ -275,12 +312,26 @@ class Evaluator:
         if nid in g.nodes or nid in g.scopes or label in frame.names:
             first = g.nodes[nid].span if nid in g.nodes else g.scopes[nid].span if nid in g.scopes else None
             where = f"first defined at line {first.line}" if first else "already used in this scope"
-            raise SpecError(f"duplicate name '{label}'", span, path=nid, notes=[where],
-                            hint="give each layer in a scope its own name")
+            raise SpecError(
+                f"duplicate name '{label}'",
+                span,
+                path=nid,
+                notes=[where],
+                hint="give each layer in a scope its own name",
+            )
         return label
 
-    def _open(self, frame: Frame, label: str, kind: str, name: str, span: A.Span,
-              cur: str | None, claimed: bool = False, block_root: bool = False) -> Frame:
+    def _open(
+        self,
+        frame: Frame,
+        label: str,
+        kind: str,
+        name: str,
+        span: A.Span,
+        cur: str | None,
+        claimed: bool = False,
+        block_root: bool = False,
+    ) -> Frame:
         if not claimed:
             label = self._claim(frame, label, span)
         path = frame.child_id(label)
@@ -302,8 +353,11 @@ class Evaluator:
         assert frame is not None
         head, _, rest = path.partition(".")
         if path == "in":
-            return _need(frame.block_input if frame.block_input is not None else self._net_input(span), span,
-                         "there is no input here yet")
+            return _need(
+                frame.block_input if frame.block_input is not None else self._net_input(span),
+                span,
+                "there is no input here yet",
+            )
         f: Frame | None = frame
         while f is not None:
             if head in f.names:
@@ -315,13 +369,19 @@ class Evaluator:
                     return full
                 if full in g.scopes and g.scopes[full].output is not None:
                     return g.scopes[full].output  # type: ignore[return-value]
-                inside = [p[len(f.child_id(head)) + 1:] for p in [*g.scopes, *g.nodes]
-                          if p.startswith(f.child_id(head) + ".")]
+                inside = [
+                    p[len(f.child_id(head)) + 1 :]
+                    for p in [*g.scopes, *g.nodes]
+                    if p.startswith(f.child_id(head) + ".")
+                ]
                 raise SpecError(f"'{head}' has no part '{rest}'", span, hint=did_you_mean(rest, inside))
             f = f.parent
         visible = self._visible_names(frame)
-        raise SpecError(f"undefined reference '@{path}'", span, hint=did_you_mean(head, visible)
-                        or "refer to a named layer defined earlier in this block or network")
+        raise SpecError(
+            f"undefined reference '@{path}'",
+            span,
+            hint=did_you_mean(head, visible) or "refer to a named layer defined earlier in this block or network",
+        )
 
     def _visible_names(self, frame: Frame) -> list[str]:
         names: list[str] = ["in"]
@@ -351,12 +411,17 @@ class Evaluator:
         op = self._validate(cls, params, t)
         inputs = ([cur] if cur is not None else []) + [x.node for x in tensors]
         if not inputs:
-            raise SpecError(f"'{t.name}' has no input", t.name_span, hint="declare 'input CxHxW' before the first layer")
+            raise SpecError(
+                f"'{t.name}' has no input", t.name_span, hint="declare 'input CxHxW' before the first layer"
+            )
         lo, hi = cls.inputs
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
-            raise SpecError(f"'{t.name}' takes {want} inputs, got {len(inputs)}", t.span,
-                            hint="pass extra inputs as @name, e.g. 'concat @skip'")
+            raise SpecError(
+                f"'{t.name}' takes {want} inputs, got {len(inputs)}",
+                t.span,
+                hint="pass extra inputs as @name, e.g. 'concat @skip'",
+            )
         label = self._claim(frame, name, t.span)
         return self._add_node(frame.child_id(label), op, inputs, t, frame, label)
 
@@ -366,21 +431,29 @@ class Evaluator:
         positional = iter(cls.positional)
         for a in t.args:
             if isinstance(a, A.Name) and a.id in _param_names(cls) and a.id not in env.names():
-                raise SpecError(f"'{a.id}' needs a value", a.span, hint=f"parameters are written name=value: '{a.id}=...'")
+                raise SpecError(
+                    f"'{a.id}' needs a value", a.span, hint=f"parameters are written name=value: '{a.id}=...'"
+                )
             v = evaluate(a, env)
             if isinstance(v, Tensor) and cls.inputs != (1, 1):
                 tensors.append(v)
                 continue
             key = next(positional, None)
             if key is None:
-                raise SpecError(f"'{t.name}' takes {len(cls.positional) or 'no'} positional parameter(s)",
-                                a.span, hint=_param_hint(cls))
+                raise SpecError(
+                    f"'{t.name}' takes {len(cls.positional) or 'no'} positional parameter(s)",
+                    a.span,
+                    hint=_param_hint(cls),
+                )
             params[key] = v
         for kw in t.kwargs:
             v = evaluate(kw.value, env)
             if isinstance(v, Tensor):
-                raise SpecError(f"parameter '{kw.name}' cannot be a tensor", kw.span,
-                                hint="pass extra inputs positionally: 'concat @skip'")
+                raise SpecError(
+                    f"parameter '{kw.name}' cannot be a tensor",
+                    kw.span,
+                    hint="pass extra inputs positionally: 'concat @skip'",
+                )
             if kw.name in params or _alias_of(cls, kw.name) in params:
                 raise SpecError(f"parameter '{kw.name}' given twice", kw.span)
             params[kw.name] = v
@@ -404,12 +477,14 @@ class Evaluator:
             pass
         return op
 
-    def _add_node(self, nid: str, op: Op, inputs: list[str], t: A.OpCall | A.Term,
-                  frame: Frame, label: str) -> str:
+    def _add_node(self, nid: str, op: Op, inputs: list[str], t: A.OpCall | A.Term, frame: Frame, label: str) -> str:
         g = self._g()
         if len(g.nodes) >= self.limits.max_nodes:
-            raise SpecError(f"the network has more than {self.limits.max_nodes} layers", t.span,
-                            hint="this limit guards against runaway specs")
+            raise SpecError(
+                f"the network has more than {self.limits.max_nodes} layers",
+                t.span,
+                hint="this limit guards against runaway specs",
+            )
         ins = [g.nodes[i] for i in inputs]
         shapes = tuple(n.shape for n in ins)
         key = (op, shapes)
@@ -420,9 +495,13 @@ class Evaluator:
             except MergeMismatch as err:
                 raise self._merge_error(err, ins, t, nid, frame) from None
             except ShapeError as err:
-                raise SpecError(f"{op.kind}: {err.message}" if not err.message.startswith(op.kind) else err.message,
-                                t.span, hint=err.hint, path=nid,
-                                notes=[f"input shape {fmt_shape(s)}" for s in shapes]) from None
+                raise SpecError(
+                    f"{op.kind}: {err.message}" if not err.message.startswith(op.kind) else err.message,
+                    t.span,
+                    hint=err.hint,
+                    path=nid,
+                    notes=[f"input shape {fmt_shape(s)}" for s in shapes],
+                ) from None
             hit = (out, op.count_params(list(shapes), out), op.count_macs(list(shapes), out))
             self._shape_cache[key] = hit
         r = max(n.rf[0] for n in ins)
@@ -441,8 +520,7 @@ class Evaluator:
             return f"'{n.id}' ({n.op.kind}, line {n.span.line})"
 
         a, b = ins[err.i], ins[err.j]
-        msg = (f"{err.kind}: {fmt_shape(a.shape)} from {origin(a)} vs "
-               f"{fmt_shape(b.shape)} from {origin(b)}")
+        msg = f"{err.kind}: {fmt_shape(a.shape)} from {origin(a)} vs {fmt_shape(b.shape)} from {origin(b)}"
         return SpecError(msg, t.span, hint=err.hint, path=nid)
 
     def _merge(self, kind: str, inputs: list[str], frame: Frame, t: A.Term) -> str:
@@ -452,8 +530,11 @@ class Evaluator:
     # ------------------------------------------------------------ composite layers
     def _parallel(self, t: A.Parallel, frame: Frame, env: Env, cur: str | None, name: str | None) -> str:
         if t.merge not in ("concat", "add", "mul"):
-            raise SpecError(f"'{t.merge} {{ ... }}' is not a merge", t.merge_span,
-                            hint=did_you_mean(t.merge, ["concat", "add", "mul"]) or "use concat, add or mul")
+            raise SpecError(
+                f"'{t.merge} {{ ... }}' is not a merge",
+                t.merge_span,
+                hint=did_you_mean(t.merge, ["concat", "add", "mul"]) or "use concat, add or mul",
+            )
         x = _need(cur, t.span)
         target = self._open(frame, name, "seq", "", t.span, cur) if name is not None else frame
         outs: list[str] = []
@@ -531,7 +612,7 @@ class Evaluator:
             elif isinstance(s, A.Let):
                 e.vars[s.name] = evaluate(s.value, e)
             elif isinstance(s, A.If):
-                for b in (s.then if truth(evaluate(s.cond, e), s.cond.span) else s.other):
+                for b in s.then if truth(evaluate(s.cond, e), s.cond.span) else s.other:
                     step(b, e.child())
             else:
                 raise SpecError("only layers, let, for and if may appear in a dense block", s.span)
@@ -554,9 +635,12 @@ class Evaluator:
         entry = self.blocks[t.name]
         d = entry.defn
         if d.name in self.stack:
-            chain = " -> ".join([*self.stack[self.stack.index(d.name):], d.name])
-            raise SpecError(f"block '{d.name}' uses itself ({chain})", t.name_span,
-                            hint="blocks cannot be recursive; use a loop with a depth parameter")
+            chain = " -> ".join([*self.stack[self.stack.index(d.name) :], d.name])
+            raise SpecError(
+                f"block '{d.name}' uses itself ({chain})",
+                t.name_span,
+                hint="blocks cannot be recursive; use a loop with a depth parameter",
+            )
         if len(self.stack) >= self.limits.max_depth:
             raise SpecError(f"blocks nested deeper than {self.limits.max_depth}", t.span)
         label = self._claim(frame, name, t.span)
@@ -587,14 +671,20 @@ class Evaluator:
         params = {p.name: p for p in d.params}
         given: dict[str, tuple[Any, A.Span]] = {}
         if len(t.args) > len(d.params):
-            raise SpecError(f"block '{d.name}' takes {len(d.params)} parameters, got {len(t.args)}",
-                            t.args[len(d.params)].span, hint=_block_sig(d))
+            raise SpecError(
+                f"block '{d.name}' takes {len(d.params)} parameters, got {len(t.args)}",
+                t.args[len(d.params)].span,
+                hint=_block_sig(d),
+            )
         for p, a in zip(d.params, t.args, strict=False):  # caller's frame: @refs are the caller's
             given[p.name] = (evaluate(a, env), a.span)
         for kw in t.kwargs:
             if kw.name not in params:
-                raise SpecError(f"block '{d.name}' has no parameter '{kw.name}'", kw.span,
-                                hint=did_you_mean(kw.name, params) or _block_sig(d))
+                raise SpecError(
+                    f"block '{d.name}' has no parameter '{kw.name}'",
+                    kw.span,
+                    hint=did_you_mean(kw.name, params) or _block_sig(d),
+                )
             if kw.name in given:
                 raise SpecError(f"parameter '{kw.name}' given twice", kw.span)
             given[kw.name] = (evaluate(kw.value, env), kw.span)
@@ -654,7 +744,9 @@ def _param_names(cls: type[Op]) -> list[str]:
 def _param_hint(cls: type[Op]) -> str:
     pos = " ".join(cls.positional)
     return f"usage: {cls.kind} {pos} " + " ".join(
-        f"{f.alias or n}=..." for n, f in cls.model_fields.items() if n not in cls.positional and n not in ("init", "bias_init")
+        f"{f.alias or n}=..."
+        for n, f in cls.model_fields.items()
+        if n not in cls.positional and n not in ("init", "bias_init")
     )
 
 
@@ -695,7 +787,9 @@ def _check_type(p: A.Param, value: Any, span: A.Span) -> None:
         return
     test = _TYPES.get(p.type)
     if test is None:
-        raise SpecError(f"unknown type '{p.type}'", p.span, hint=did_you_mean(p.type, _TYPES) or f"one of {', '.join(_TYPES)}")
+        raise SpecError(
+            f"unknown type '{p.type}'", p.span, hint=did_you_mean(p.type, _TYPES) or f"one of {', '.join(_TYPES)}"
+        )
     if not test(value):
         raise SpecError(f"parameter '{p.name}' must be {p.type}, got {type_name(value)} {value!r}", span)
 
@@ -704,14 +798,18 @@ def _block_sig(d: A.BlockDef) -> str:
     return f"usage: {d.name}({', '.join(p.name + ('=...' if p.default else '') for p in d.params)})"
 
 
-def bind_params(params: tuple[A.Param, ...], given: dict[str, Any], env: Env, what: str,
-                span: A.Span) -> dict[str, Any]:
+def bind_params(
+    params: tuple[A.Param, ...], given: dict[str, Any], env: Env, what: str, span: A.Span
+) -> dict[str, Any]:
     """Bind network parameters: given values override defaults; check names and types."""
     names = {p.name for p in params}
     for key in given:
         if key not in names:
-            raise SpecError(f"{what} has no parameter '{key}'", span,
-                            hint=did_you_mean(key, names) or f"parameters: {', '.join(sorted(names)) or 'none'}")
+            raise SpecError(
+                f"{what} has no parameter '{key}'",
+                span,
+                hint=did_you_mean(key, names) or f"parameters: {', '.join(sorted(names)) or 'none'}",
+            )
     out: dict[str, Any] = {}
     for p in params:
         if p.name in given:

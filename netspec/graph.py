@@ -75,18 +75,18 @@ class Graph:
     implicit_output: bool = False  # True when the network declares no `output`
     inits: list[InitRule] = field(default_factory=list)
     warnings: list[Any] = field(default_factory=list)
-    _nx: nx.DiGraph | None = None
+    _nx: nx.DiGraph[str] | None = None
 
     INPUT = "input"
 
     # ------------------------------------------------------------ views
     @property
-    def nx(self) -> nx.DiGraph:
+    def nx(self) -> nx.DiGraph[str]:
         """The networkx DiGraph: node attribute `node` holds the Node; edges `shape`, `slot`."""
         if self._nx is None:
             import networkx  # imported here: checking alone never pays for it
 
-            g = networkx.DiGraph(name=self.name)
+            g: nx.DiGraph[str] = networkx.DiGraph(name=self.name)
             for n in self.nodes.values():
                 g.add_node(n.id, node=n)
                 for slot, src in enumerate(n.inputs):
@@ -113,5 +113,7 @@ class Graph:
         return [o for o in self.outputs if training or o not in self.train_outputs]
 
     def __repr__(self) -> str:
-        return (f"<Graph {self.name} input={self.input_shape} nodes={len(self.nodes)} "
-                f"params={self.params:,} outputs={self.output_shapes()}>")
+        return (
+            f"<Graph {self.name} input={self.input_shape} nodes={len(self.nodes)} "
+            f"params={self.params:,} outputs={self.output_shapes()}>"
+        )

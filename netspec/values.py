@@ -54,12 +54,18 @@ class Env:
 
     __slots__ = ("vars", "parent", "tensor")
 
-    def __init__(self, vars: dict[str, Any] | None = None, parent: Env | None = None,
-                 tensor: Callable[[str, A.Span], Tensor] | None = None) -> None:
+    def __init__(
+        self,
+        vars: dict[str, Any] | None = None,
+        parent: Env | None = None,
+        tensor: Callable[[str, A.Span], Tensor] | None = None,
+    ) -> None:
         self.vars = vars if vars is not None else {}
         self.parent = parent
         # Resolves `@name` and `in` (the "in" key); set by the evaluator per scope.
-        self.tensor = tensor if tensor is not None else (parent.tensor if parent else None)
+        self.tensor: Callable[[str, A.Span], Tensor] | None = (
+            tensor if tensor is not None else (parent.tensor if parent else None)
+        )
 
     def child(self, vars: dict[str, Any] | None = None) -> Env:
         return Env(vars or {}, self)
@@ -89,8 +95,9 @@ def type_name(v: Any) -> str:
         return "bool"
     if v is None:
         return "none"
-    return {int: "int", float: "float", str: "string", tuple: "list", list: "list",
-            Tensor: "tensor", Init: "init"}.get(type(v), type(v).__name__)
+    return {int: "int", float: "float", str: "string", tuple: "list", list: "list", Tensor: "tensor", Init: "init"}.get(
+        type(v), type(v).__name__
+    )
 
 
 def check(v: Any, span: A.Span) -> Any:
@@ -99,8 +106,11 @@ def check(v: Any, span: A.Span) -> Any:
         return v
     if isinstance(v, int):
         if abs(v) > MAX_INT:
-            raise SpecError(f"number {str(v)[:20]}{'...' if len(str(v)) > 20 else ''} is too large", span,
-                            hint=f"values are limited to +-{MAX_INT:.0e}")
+            raise SpecError(
+                f"number {str(v)[:20]}{'...' if len(str(v)) > 20 else ''} is too large",
+                span,
+                hint=f"values are limited to +-{MAX_INT:.0e}",
+            )
         return v
     if isinstance(v, float):
         if not math.isfinite(v) or abs(v) > 1e300:
@@ -164,8 +174,12 @@ def _arith(op: str, a: Any, b: Any, span: A.Span) -> Any:
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt,
-    "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -195,9 +209,7 @@ def evaluate(e: A.Expr, env: Env) -> Any:
             try:
                 ok = _COMPARE[op](left, right)
             except TypeError:
-                raise SpecError(
-                    f"cannot compare {type_name(left)} {op} {type_name(right)}", e.span
-                ) from None
+                raise SpecError(f"cannot compare {type_name(left)} {op} {type_name(right)}", e.span) from None
             if not ok:
                 return False
             left = right
@@ -221,7 +233,9 @@ def evaluate(e: A.Expr, env: Env) -> Any:
         return _call(e, env)
     if isinstance(e, A.Ref):
         if env.tensor is None:
-            raise SpecError(f"'@{e.path}' is not available here", e.span, hint="tensor references work inside networks and blocks")
+            raise SpecError(
+                f"'@{e.path}' is not available here", e.span, hint="tensor references work inside networks and blocks"
+            )
         return env.tensor(e.path, e.span)
     if isinstance(e, A.InShape):
         if env.tensor is None:
@@ -261,9 +275,7 @@ def _attr(v: Any, name: str, span: A.Span) -> Any:
         got = v.attr(name)
         if got is _MISSING:
             choices = ["channels", "height", "width", "shape", "rank"]
-            raise SpecError(
-                f"a tensor of shape {v.shape} has no '{name}'", span, hint=did_you_mean(name, choices)
-            )
+            raise SpecError(f"a tensor of shape {v.shape} has no '{name}'", span, hint=did_you_mean(name, choices))
         return got
     raise SpecError(f"a {type_name(v)} has no attribute '{name}'", span)
 
@@ -304,16 +316,35 @@ def _range(*args: int) -> tuple[int, ...]:
 
 def _init(scheme: str) -> Callable[..., Init]:
     def make(**kw: Any) -> Init:
-        return Init(scheme=scheme, args=tuple(sorted(kw.items())))  # type: ignore[arg-type]
+        from pydantic import ValidationError
+
+        try:
+            return Init(scheme=scheme, args=tuple(sorted(kw.items())))
+        except ValidationError as err:  # the scheme's own check: unknown argument, bad value
+            raise ValueError(str(err.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+
     return make
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "min": min, "max": max, "abs": abs, "round": round, "len": len, "sum": sum,
-    "ceil": math.ceil, "floor": math.floor, "sqrt": math.sqrt, "int": int, "float": float,
-    "range": _range, "enumerate": lambda xs: tuple(enumerate(xs)),
-    "zip": lambda *xs: tuple(zip(*xs, strict=False)), "make_divisible": make_divisible,
-    "str": str, "list": tuple, "reversed": lambda xs: tuple(reversed(xs)),
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": round,
+    "len": len,
+    "sum": sum,
+    "ceil": math.ceil,
+    "floor": math.floor,
+    "sqrt": math.sqrt,
+    "int": int,
+    "float": float,
+    "range": _range,
+    "enumerate": lambda xs: tuple(enumerate(xs)),
+    "zip": lambda *xs: tuple(zip(*xs, strict=False)),
+    "make_divisible": make_divisible,
+    "str": str,
+    "list": tuple,
+    "reversed": lambda xs: tuple(reversed(xs)),
     **{name: _init(name) for name in Init.model_fields["scheme"].annotation.__args__},  # type: ignore[union-attr]
 }
 

@@ -68,8 +68,13 @@ class Watcher:
     the latest reload, if it failed.
     """
 
-    def __init__(self, spec: str, input: Shape | None = None, params: dict[str, Any] | None = None,
-                 depth: int | str | None = None) -> None:
+    def __init__(
+        self,
+        spec: str,
+        input: Shape | None = None,
+        params: dict[str, Any] | None = None,
+        depth: int | str | None = None,
+    ) -> None:
         from .library import resolve
 
         path, _ = resolve(spec)  # a name that is no file and no library network is an error now, not a page
@@ -127,9 +132,16 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 class ViewServer:
     """Serve a spec's page on 127.0.0.1 and keep it current; `with ViewServer("my.net") as s: s.url`."""
 
-    def __init__(self, spec: str, input: Shape | None = None, params: dict[str, Any] | None = None,
-                 depth: int | str | None = None, rankdir: str = "TB", port: int = 0,
-                 interval: float = POLL_SECONDS) -> None:
+    def __init__(
+        self,
+        spec: str,
+        input: Shape | None = None,
+        params: dict[str, Any] | None = None,
+        depth: int | str | None = None,
+        rankdir: str = "TB",
+        port: int = 0,
+        interval: float = POLL_SECONDS,
+    ) -> None:
         if rankdir not in ("TB", "LR"):
             raise SpecError(f"rankdir must be 'TB' or 'LR', got {rankdir!r}")
         self.watcher = Watcher(spec, input, params, depth)
@@ -217,14 +229,23 @@ def _report(w: Watcher) -> None:
         print(f"netspec view: redrawn (version {w.version})", flush=True)
 
 
-def view_cli(spec: str, input: Shape | None, params: dict[str, Any], depth: str | None, rankdir: str,
-             port: int, open_browser: bool) -> int:
+def view_cli(
+    spec: str,
+    input: Shape | None,
+    params: dict[str, Any],
+    depth: str | None,
+    rankdir: str,
+    port: int,
+    open_browser: bool,
+) -> int:
     """`netspec view SPEC [--depth N|full] [--rankdir TB|LR] [--port N] [--no-open]`: serve until Ctrl-C."""
     try:
         server = ViewServer(spec, input, params, depth, rankdir, port).start()
     except OSError as err:
-        raise SpecError(f"cannot serve on 127.0.0.1:{port}: {err.strerror or err}",
-                        hint="pick another --port, or 0 for any free one") from None
+        raise SpecError(
+            f"cannot serve on 127.0.0.1:{port}: {err.strerror or err}",
+            hint="pick another --port, or 0 for any free one",
+        ) from None
     print(f"netspec view: {spec} at {server.url} (redrawn when its files change; Ctrl-C stops)", flush=True)
     server.report = _report
     _report(server.watcher)

@@ -26,8 +26,19 @@ fi
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "setup: netspec needs Python 3.11 or newer; $PY is $("$PY" --version 2>&1). Set PYTHON=python3.11 (or newer)." >&2
+    exit 1
+  fi
   echo "setup: creating .venv"
-  "$PY" -m venv .venv
+  if ! "$PY" -m venv .venv; then
+    # Debian and Ubuntu ship venv's pip separately.
+    rm -rf .venv
+    echo "setup: installing python3-venv"
+    if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    "$PY" -m venv .venv
+  fi
 fi
 
 stamp=.venv/.netspec-setup
