@@ -112,7 +112,7 @@ def test_standalone_file_equals_compiled_module(spec: str, params: dict, tmp_pat
 SUPPORT = {"ChannelLayerNorm", "GlobalPool", "StochasticDepth", "stochastic_depth", "crop", "fan_uniform_",
            "DeformConv2d", "OffsetConv", "deform_conv2d", "_pair2"}
 ROOTS = {"self", "nn", "F", "torch", "m", "block"}
-METHODS = {"reshape", "mean", "amax", "flatten", "modules", "__init__"}
+METHODS = {"reshape", "mean", "amax", "flatten", "modules", "__init__", "append"}
 
 
 def _allowed_call(func: ast.expr, classes: set[str], local: set[str]) -> bool:
