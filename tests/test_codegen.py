@@ -189,7 +189,9 @@ def test_hostile_names_stay_strings(tmp_path: Path) -> None:
 def test_cli_compile_writes_source_and_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     py, pt = tmp_path / "m.py", tmp_path / "m.pt"
     assert main(["compile", "resnet18", "--set", "num_classes=10", "-o", str(py), "--class-name", "Net"]) == 0
-    assert "class Net(nn.Module):" in py.read_text() and "nn.Linear(512, 10)" in py.read_text()
+    text = py.read_text()
+    assert "class Net(nn.Module):" in text and "nn.Linear(512, num_classes)" in text
+    assert "def __init__(self, num_classes=10):" in text  # --set values become the defaults
     assert main(["compile", "resnet18", "-o", str(pt)]) == 0
     state = torch.load(pt)
     assert state["fc.weight"].shape == (1000, 512)
