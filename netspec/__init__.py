@@ -3,6 +3,7 @@
 import netspec
 g = netspec.load("resnet50")            # checked graph (no torch needed)
 model = netspec.compile("resnet50")     # torch.nn.Module
+netspec.register_op(MyOp)               # a user-defined op (see docs/ops.md)
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 from .errors import SpecError
 from .graph import Graph, Node
 from .library import load, load_text
+from .plugins import register_op
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["Graph", "Node", "SpecError", "compile", "load", "load_text", "render"]
+__all__ = ["Graph", "Node", "SpecError", "compile", "load", "load_text", "register_op", "render"]
 __version__ = "0.1.0"
 
 
