@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 ENTRY_POINT_GROUP = "netspec.ops"
 _OpT = TypeVar("_OpT", bound=Op)
+_RENAME = "give the plugin's op another kind (built-in ops cannot be replaced)"
 
 _installed_loaded = False  # set before loading, so a plugin's own lookups do not recurse
 
@@ -59,7 +60,7 @@ def load_module(name: str, what: str | None = None) -> None:
     try:
         importlib.import_module(name)
     except RegistryError as err:
-        raise PluginError(f"{what}: {err}", hint="rename the plugin's op; built-in ops cannot be replaced") from None
+        raise PluginError(f"{what}: {err}", hint=_RENAME) from None
     except ModuleNotFoundError as err:
         hint = None
         if err.name is not None and (name + ".").startswith(err.name + "."):
@@ -109,7 +110,7 @@ def _load_entry_point(ep: EntryPoint, what: str) -> None:
     try:
         register(obj)
     except RegistryError as err:
-        raise PluginError(f"{what}: {err}", hint="rename the plugin's op; built-in ops cannot be replaced") from None
+        raise PluginError(f"{what}: {err}", hint=_RENAME) from None
 
 
 def _describe(err: BaseException) -> str:
