@@ -287,3 +287,5 @@ def test_declared_facts_replace_name_tables() -> None:
     assert [k for k in sorted(OPS) if OPS[k].absorbs_bias] == ["bn"]
     assert {k for k in OPS if OPS[k].associative} == {"add", "concat", "mul"}
     assert all(isinstance(OPS[k], type) and issubclass(OPS[k], Op) for k in OPS)
+    aliases = [a for k in OPS for a in OPS[k].aliases]
+    assert len(aliases) == len(set(aliases)) and not set(aliases) & set(OPS)  # each names one op
