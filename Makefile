@@ -16,8 +16,9 @@ demo: setup
 	$(NETSPEC) check $(SPEC)
 	$(NETSPEC) summary $(SPEC) --depth 1
 	$(NETSPEC) render $(SPEC) -o out/$(SPEC).svg
+	$(NETSPEC) render $(SPEC) -o out/$(SPEC).html
 	$(NETSPEC) compile $(SPEC) -o out/$(SPEC).py
-	@echo "demo: wrote out/$(SPEC).svg and out/$(SPEC).py"
+	@echo "demo: wrote out/$(SPEC).svg, out/$(SPEC).html (open it in a browser) and out/$(SPEC).py"
 
 test: setup
 	.venv/bin/python -m pytest

@@ -18,10 +18,16 @@ its docstring for the rules and the default depth. This module only styles it:
   so the main path dips under them and a U-Net draws as a U;
 - training-only parts (auxiliary heads) are dashed;
 - the title gives the network, its input shape, its params and MACs;
+- top to bottom, an encoder-decoder (U-Net, FCN, hypercolumns) is drawn as its
+  paper does, each down stage and its up stage on one row (`u_layout`; `layout="chain"`
+  turns it off);
 - with a `highlight` (`netspec render SPEC --diff BASE`), boxes are filled by how
   they compare with BASE instead: green = new, amber = changed (a block box when
   anything inside it changed), white = the same; BASE's layers that SPEC lacks
   cannot be drawn, so the legend lists them in red.
+
+`Diagram.save("net.html")` writes the interactive page instead (`to_html`), and
+Jupyter shows that page.
 
 Labels are HTML-escaped and dot identifiers are generated (`n0`, `n1` ...), so
 any layer name renders. Files are written whole or not at all (a temporary file
@@ -46,18 +52,21 @@ from netspec.graph import Graph
 from netspec.ops import Family, Shape
 
 from .diagram_view import Box, Cluster, Edge, View, build_view, default_depth
+from .u_layout import ULayout, find_u
 
 if TYPE_CHECKING:
     from netspec.diff import Highlight
 
 FORMATS = ("svg", "png", "pdf", "dot")
+LAYOUTS = ("auto", "chain")
 INSTALL_HINT = (
     "install Graphviz (apt-get install graphviz, brew install graphviz, or conda install graphviz), "
     "then: dot -T{fmt} {dot} -o {image}"
 )
 
-# One fill per op family (every Family member; a test checks), in legend order.
-FAMILY_COLORS: dict[Family, str] = {
+# One fill per op family, keyed by every Family member (a test checks), in legend order. Family is a
+# StrEnum, so the page builder (to_html) may mix these keys with plain strings ("block", "io").
+FAMILY_COLORS: dict[str, str] = {
     Family.CONV: "#a6cee3",
     Family.LINEAR: "#b2df8a",
     Family.NORM: "#fdbf6f",
@@ -194,12 +203,12 @@ def _node_attrs(view: View, box: Box) -> dict[str, str]:
     return attrs
 
 
-def _edge_attrs(edge: Edge, rankdir: str) -> dict[str, str]:
+def _edge_attrs(edge: Edge, rankdir: str, layout: str = "auto") -> dict[str, str]:
     attrs = {"label": edge_label(edge), "color": EDGE_COLOR}
     styles = []
     if edge.skip:
         attrs.update(color=SKIP_COLOR, fontcolor=SKIP_COLOR, penwidth="1.6")
-        if rankdir == "LR":
+        if rankdir == "LR" and layout != "chain":
             attrs.update(weight="8", tailport="n", headport="n")
     else:
         attrs["weight"] = "1" if rankdir == "LR" else "4"
@@ -243,8 +252,43 @@ def _legend_cells(view: View) -> str:
     return "".join(cells)
 
 
-def to_dot(view: View, rankdir: str = "TB", highlight: Highlight | None = None) -> graphviz.Digraph:
-    """A graphviz Digraph for a view (boxes coloured by a diff when `highlight` is given)."""
+def _u_rows(view: View, dot: graphviz.Digraph, rankdir: str, layout: str) -> ULayout | None:
+    """Draw an encoder-decoder like its paper: each down stage and its up stage on one row (`u_layout`).
+
+    Adds a `rank=same` subgraph per row and the invisible guide edges that line the
+    skips up; `_u_edge` then loosens the edges that climb. Only for top-to-bottom
+    layouts: LR draws its U by the skip edges' ports and weights (`_edge_attrs`).
+    """
+    if layout == "chain" or rankdir != "TB":
+        return None
+    u = find_u(view)
+    if u is None:
+        return None
+    for row in u.rows:
+        with dot.subgraph() as sub:
+            sub.attr(rank="same")
+            for box in row:
+                sub.node(box)
+    for a, b in u.guides:
+        dot.edge(a, b, style="invis", weight="10")
+    return u
+
+
+def _u_edge(u: ULayout | None, edge: Edge, attrs: dict[str, str]) -> dict[str, str]:
+    if u is not None and (edge.src, edge.dst) in u.loose:
+        attrs.update(constraint="false", weight="0")
+    elif u is not None and (edge.src, edge.dst) in u.slack:
+        attrs["weight"] = "1"
+    return attrs
+
+
+def to_dot(
+    view: View, rankdir: str = "TB", highlight: Highlight | None = None, layout: str = "auto"
+) -> graphviz.Digraph:
+    """A graphviz Digraph for a view (boxes coloured by a diff when `highlight` is given).
+
+    `layout="chain"` turns the encoder-decoder U (`_u_rows`) off.
+    """
     dot = graphviz.Digraph(view.graph.name or "network")
     dot.attr(
         rankdir=rankdir,
@@ -258,9 +302,10 @@ def to_dot(view: View, rankdir: str = "TB", highlight: Highlight | None = None) 
     dot.attr("node", fontname=FONT, fontsize="10", margin="0.12,0.04", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="8", arrowsize="0.6")
     _add_items(view, dot, view.items, "")
+    u = _u_rows(view, dot, rankdir, layout)
     # Skips first: dot then orders their chains first (on top in LR), so the main path dips under them.
     for e in sorted(view.edges, key=lambda e: e.skip):
-        dot.edge(e.src, e.dst, **_edge_attrs(e, rankdir))
+        dot.edge(e.src, e.dst, **_u_edge(u, e, _edge_attrs(e, rankdir, layout)))
     if highlight is not None:
         _mark_diff(view, dot, highlight)
     return dot
@@ -313,13 +358,16 @@ def _diff_legend(highlight: Highlight, limit: int = 8) -> str:
 
 # ---------------------------------------------------------------- the diagram object
 class Diagram:
-    """A rendered view: `.source` (dot text), `.save(path)`, and inline SVG in Jupyter."""
+    """A rendered view: `.source` (dot text), `.save(path)` (.html: the interactive page), and Jupyter display."""
 
-    def __init__(self, view: View, rankdir: str = "TB", highlight: Highlight | None = None) -> None:
+    def __init__(
+        self, view: View, rankdir: str = "TB", highlight: Highlight | None = None, layout: str = "auto"
+    ) -> None:
         self.view = view
         self.rankdir = rankdir
         self.highlight = highlight
-        self.dot = to_dot(view, rankdir, highlight)
+        self.layout = layout
+        self.dot = to_dot(view, rankdir, highlight, layout)
 
     @property
     def source(self) -> str:
@@ -358,11 +406,29 @@ class Diagram:
         fmt = out.suffix.lower().lstrip(".")
         if fmt == "gv":
             fmt = "dot"
+        if fmt in ("html", "htm"):
+            write_atomic(out, self.html().encode("utf-8"))
+            return out
         if fmt not in FORMATS:
-            raise SpecError(f"cannot render to '{out.name}'", hint="use a .svg, .png, .pdf or .dot file name")
+            raise SpecError(
+                f"cannot render to '{out.name}'",
+                hint="use a .svg, .png, .pdf or .dot file name, or .html for an interactive page",
+            )
         data = self.source.encode("utf-8") if fmt == "dot" else self.pipe(fmt, dot_path=out.with_suffix(".dot"))
         write_atomic(out, data)
         return out
+
+    def html(self) -> str:
+        """The interactive page (`to_html`): one self-contained file, blocks open and close in place."""
+        from .to_html import render_html
+
+        return render_html(self.view.graph, "full" if self.view.depth is None else self.view.depth, self.rankdir)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the interactive page (in an iframe, so its scripts run); static viewers get the SVG."""
+        from .to_html import iframe
+
+        return iframe(self.html())
 
     def _repr_svg_(self) -> str | None:
         if shutil.which("dot") is None:
@@ -420,6 +486,7 @@ def render(
     rankdir: str = "TB",
     input: Shape | None = None,
     diff: str | Graph | None = None,
+    layout: str = "auto",
     **params: Any,
 ) -> Diagram:
     """Diagram of a spec or a checked Graph.
@@ -429,6 +496,8 @@ def render(
         depth: block nesting to open (0 = top-level blocks as boxes), `"full"` for
             every layer, or None for the deepest level that stays under ~60 boxes.
         rankdir: `"TB"` (top to bottom) or `"LR"` (left to right).
+        layout: `"auto"` draws an encoder-decoder (U-Net, FCN, hypercolumns) as a U,
+            each down stage beside its up stage (see `u_layout`); `"chain"` does not.
         input, params: passed to `netspec.load` when `spec` is not a Graph.
         diff: a baseline spec or Graph: colour what `spec` adds or changes against it.
 
@@ -437,6 +506,8 @@ def render(
     """
     if rankdir not in ("TB", "LR"):
         raise SpecError(f"rankdir must be 'TB' or 'LR', got {rankdir!r}")
+    if layout not in LAYOUTS:
+        raise SpecError(f"layout must be 'auto' or 'chain', got {layout!r}")
     if isinstance(spec, Graph):
         g = spec
     else:
@@ -450,12 +521,12 @@ def render(
 
         base = diff if isinstance(diff, Graph) else load(diff, input=input)
         highlight = diff_highlight(base, g, diff if isinstance(diff, str) else "")
-    return Diagram(make_view(g, depth), rankdir, highlight)
+    return Diagram(make_view(g, depth), rankdir, highlight, layout)
 
 
 def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None) -> int:
-    """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR] [--diff BASE]`."""
-    diagram = Diagram(make_view(graph, args.depth), args.rankdir, highlight)
+    """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR] [--layout auto|chain] [--diff BASE]`."""
+    diagram = Diagram(make_view(graph, args.depth), args.rankdir, highlight, getattr(args, "layout", "auto"))
     out = diagram.save(args.output)
     view = diagram.view
     depth = "full" if view.depth is None else view.depth

@@ -1,4 +1,4 @@
-"""The `netspec` command: list, ops, check, summary, compile, render, diff.
+"""The `netspec` command: list, ops, check, summary, compile, render, diff, view.
 
 Every user mistake prints a SpecError (file:line:col, source line, caret, hint)
 and exits 1; nothing prints a Python traceback.
@@ -204,6 +204,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0 if d.identical else 1
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from .view import view_cli
+
+    return view_cli(
+        args.spec, _parse_input(args.input), _parse_set(args.set), args.depth, args.rankdir, args.port, not args.no_open
+    )
+
+
 def _spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="a library name (resnet50), a file (my.net) or file.net:network")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a network parameter")
@@ -255,11 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class-name", default=None)
     p.set_defaults(fn=cmd_compile)
 
-    p = sub.add_parser("render", help="draw the architecture (svg, png, pdf or dot)")
+    p = sub.add_parser("render", help="draw the architecture (svg, png, pdf, dot, or an interactive .html page)")
     _spec_args(p)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--depth", default=None, help="0 = blocks as boxes; 'full' opens everything")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
+    p.add_argument(
+        "--layout",
+        choices=["auto", "chain"],
+        default="auto",
+        help="auto: encoder-decoders (U-Net, FCN) as a U, each down stage beside its up stage; chain: one column",
+    )
     p.add_argument("--diff", metavar="BASE", help="colour what SPEC adds (green) or changes (amber) against BASE")
     p.add_argument("--diff-set", action="append", default=[], metavar="NAME=VALUE", help="a parameter of BASE")
     p.set_defaults(fn=cmd_render)
@@ -276,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
     _plugin_arg(p)
     p.set_defaults(fn=cmd_diff)
+
+    p = sub.add_parser("view", help="serve the interactive diagram on localhost, redrawn when the spec is saved")
+    _spec_args(p)
+    p.add_argument("--depth", default=None, help="the level shown first: 0 = blocks as boxes; 'full' opens everything")
+    p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
+    p.add_argument("--port", type=int, default=0, help="default: any free port")
+    p.add_argument("--no-open", action="store_true", help="do not open a browser")
+    p.set_defaults(fn=cmd_view)
     return parser
 
 

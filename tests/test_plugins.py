@@ -104,6 +104,7 @@ def test_plugin_option_is_repeatable_and_on_every_spec_command() -> None:
         ["render", "x", "-o", "x.svg"],
         ["compile", "x", "-o", "x.py"],
         ["diff", "a", "b"],
+        ["view", "x"],
         ["ops"],
     ):
         args = parser.parse_args([*argv, "--plugin", "a.ops", "--plugin", "b"])
