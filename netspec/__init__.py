@@ -3,6 +3,7 @@
 import netspec
 g = netspec.load("resnet50")            # checked graph (no torch needed)
 model = netspec.compile("resnet50")     # torch.nn.Module
+netspec.register_op(MyOp)               # a user-defined op (see docs/ops.md)
 
 The package imports its stages on first use, so a tool that needs only the
 parser (`netspec.parse`) does not pay for the op registry and pydantic.
@@ -19,15 +20,16 @@ if TYPE_CHECKING:
 
     from .graph import Graph, Node
     from .library import load, load_text
+    from .plugins import register_op
 
-__all__ = ["Graph", "Node", "SpecError", "compile", "load", "load_text", "render"]
+__all__ = ["Graph", "Node", "SpecError", "compile", "load", "load_text", "register_op", "render"]
 __version__ = "0.1.0"
 
-_LAZY = {"Graph": "graph", "Node": "graph", "load": "library", "load_text": "library"}
+_LAZY = {"Graph": "graph", "Node": "graph", "load": "library", "load_text": "library", "register_op": "plugins"}
 
 
 def __getattr__(name: str) -> Any:
-    """Import `Graph`, `Node`, `load` and `load_text` from their modules when first asked for."""
+    """Import `Graph`, `Node`, `load`, `load_text` and `register_op` from their modules when first asked for."""
     if name in _LAZY:
         from importlib import import_module
 
