@@ -35,7 +35,20 @@ from netspec.graph import Graph, Node
 from netspec.ops import Shape
 from netspec.ops.form import Alias, Call, Form, In, Infix, Ins, Module
 
-from .exprs import CompileError, Ctor, Lit, Named, Ref, ctor, is_default, literal, render, render_literal, same
+from .exprs import (
+    CompileError,
+    Ctor,
+    Lit,
+    Named,
+    Ref,
+    ctor,
+    is_default,
+    literal,
+    render,
+    render_literal,
+    same,
+    source_name,
+)
 from .forward import RESERVED_VARS, Arg, CallExpr, Line, forward_lines, var_ok
 from .init import init_lines
 from .inplace import inplace_nodes
@@ -807,11 +820,17 @@ class Generator:
             )
         is_root = cd.first is self.tree
         guard_all = False  # slots carry train_only relative to their container
+        reserved = {source_name(r) for r in self.refs} | {c.name for c in self.classes}
         if is_root:
             return forward_lines(
-                lines, len(cd.first.inputs), cd.outputs, lambda names: self.root_return(cd, names), guard_all
+                lines,
+                len(cd.first.inputs),
+                cd.outputs,
+                lambda names: self.root_return(cd, names),
+                guard_all,
+                reserved,
             )
-        return forward_lines(lines, len(cd.first.inputs), cd.outputs, None, guard_all)
+        return forward_lines(lines, len(cd.first.inputs), cd.outputs, None, guard_all, reserved)
 
     def root_return(self, cd: ClassDef, names: dict[Any, str]) -> list[str]:
         """A plain tensor for the implicit output (a dict in training when aux outputs exist), else a dict."""

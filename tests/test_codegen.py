@@ -199,3 +199,10 @@ def test_cli_compile_writes_source_and_weights(tmp_path: Path, capsys: pytest.Ca
     assert main(["compile", "resnet18", "-o", str(py), "--class-name", "not valid"]) == 1
     err = capsys.readouterr().err
     assert "don't know how to write 'm.txt'" in err and "not a valid Python class name" in err
+
+
+def test_layer_names_never_shadow_support_functions() -> None:
+    """A layer named like a support function (`crop: crop @skip`) still calls the function."""
+    spec = "network n() {\n input 3x16x16\n skip: conv 4 k=3 p=1\n conv 4 k=3\n upsample 2\n crop: crop @skip\n}"
+    model = compile_graph(netspec.load_text(spec))
+    assert model(torch.randn(1, 3, 16, 16)).shape == (1, 4, 16, 16)
