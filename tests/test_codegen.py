@@ -146,7 +146,7 @@ def check_body(body: str) -> None:
     allowed = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.arguments, ast.arg, ast.Assign, ast.AugAssign,
                ast.Return, ast.Expr, ast.If, ast.IfExp, ast.For, ast.Call, ast.Name, ast.Attribute, ast.Constant,
                ast.Tuple, ast.List, ast.Dict, ast.Load, ast.Store, ast.keyword, ast.Subscript, ast.Slice,
-               ast.UnaryOp, ast.USub, ast.BinOp, ast.Add, ast.Mult, ast.Compare, ast.IsNot)
+               ast.UnaryOp, ast.USub, ast.BinOp, ast.Add, ast.Mult, ast.Compare, ast.IsNot, ast.Starred)
     for node in ast.walk(tree):
         assert isinstance(node, allowed), ast.dump(node)
         if isinstance(node, ast.Call):
