@@ -33,7 +33,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from netspec.errors import SOURCES
+from netspec.errors import source_line
 from netspec.graph import Graph, Node, Scope
 
 from .diagram_view import Box, Cluster, build_view, default_depth, drawn_inputs, max_depth
@@ -257,28 +257,18 @@ class _PageData:
     def src_rows(self, span: Any) -> list[list[str]]:
         if span is None or span.line <= 0:
             return []
-        text = _source_lines(span.file)
-        line = text[span.line - 1].strip() if 0 < span.line <= len(text) else ""
-        return [["spec", f"{span.file}:{span.line}"], ["source", line]]
+        line = source_line(span.file, span.line) or ""
+        return [["spec", f"{span.file}:{span.line}"], ["source", line.strip()]]
 
     def sources(self) -> dict[str, dict[str, str]]:
         """The spec lines the boxes come from, with CONTEXT_LINES around each: {file: {line: text}}."""
         out: dict[str, dict[str, str]] = {}
         for file, line in sorted(self.lines):
-            text = _source_lines(file)
-            for n in range(max(1, line - CONTEXT_LINES), min(len(text), line + CONTEXT_LINES) + 1):
-                out.setdefault(file, {})[str(n)] = text[n - 1]
+            for n in range(max(1, line - CONTEXT_LINES), line + CONTEXT_LINES + 1):
+                text = source_line(file, n)  # only files this session parsed, never one read again from disk
+                if text is not None:
+                    out.setdefault(file, {})[str(n)] = text
         return out
-
-
-def _source_lines(file: str) -> list[str]:
-    text = SOURCES.get(file)
-    if text is None:
-        try:
-            text = Path(file).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            text = ""
-    return text.splitlines()
 
 
 def _rf_text(node: Node) -> str:

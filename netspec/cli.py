@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TypedDict
 
 from .ast import Const, Param
-from .errors import SOURCES, SpecError
+from .errors import SpecError, argument_error, source_line
 from .graph import Graph
 
 
@@ -25,8 +26,11 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for item in items:
+        bad = argument_error("--set value", item)
+        if bad is not None:
+            raise bad
         name, eq, text = item.partition("=")
-        if not eq or not name.isidentifier():
+        if not eq or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
             raise SpecError(f"--set expects NAME=VALUE, got '{item}'", None, hint="e.g. --set num_classes=10")
         span = Span("<--set>", 1, 1, 1, len(text) + 1)
         try:
@@ -109,9 +113,9 @@ def _default_text(p: Param) -> str | None:
         v = p.default.value
         return "true" if v is True else "false" if v is False else repr(v) if isinstance(v, str) else str(v)
     s = p.default.span
-    lines = SOURCES.get(s.file, "").splitlines()
-    if s.line == s.end_line and 0 < s.line <= len(lines):
-        return lines[s.line - 1][s.col - 1 : s.end_col - 1]
+    line = source_line(s.file, s.line)
+    if s.line == s.end_line and line is not None:
+        return line[s.col - 1 : s.end_col - 1]
     return "..."
 
 

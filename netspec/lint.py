@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass, field
 
 from .ast import Span
-from .errors import SOURCES, render_diagnostic
+from .errors import render_diagnostic, source_line
 from .graph import Graph, Node
 from .ops.base import Family, pair
 from .ops.conv import ConvTranspose
@@ -194,13 +194,31 @@ def _silenced(graph: Graph, w: LintWarning) -> bool:
 
 def _ignored(span: Span) -> set[str]:
     """Codes an ignore comment on the span's first line names (all codes for a bare ignore)."""
-    lines = SOURCES.get(span.file, "").splitlines()
-    if not 0 < span.line <= len(lines):
+    line = source_line(span.file, span.line)
+    if line is None:
         return set()
     found: set[str] = set()
-    for m in _IGNORE.finditer(lines[span.line - 1]):
+    for m in _IGNORE.finditer(comment(line)):
         found |= set(CODES) if m.group(1) is None else {c.strip() for c in m.group(1).split(",")}
     return found
+
+
+def comment(line: str) -> str:
+    """The comment on a spec line, from its `#` to the end, or "": a `#` inside a string is text.
+
+    >>> comment('x: b(tag="# netspec: ignore") # real')
+    '# real'
+    """
+    quote = ""
+    for i, ch in enumerate(line):
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "#":
+            return line[i:]
+    return ""
 
 
 __all__ = ["CODES", "LintWarning", "lint"]

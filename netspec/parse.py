@@ -26,7 +26,7 @@ from lark import Lark, Token, Transformer
 
 from . import ast as A
 from . import lex
-from .errors import SOURCES, SpecError
+from .errors import SOURCES, SpecError, source_lines
 from .lex import Newlines, SharedScannerLexer, TooDeep
 
 MAX_FILE_BYTES = 4 << 20
@@ -490,14 +490,13 @@ def _describe(tok: Token) -> str:
 def _syntax_error(e: lark.exceptions.UnexpectedInput, file: str, text: str) -> SpecError:
     line, col = getattr(e, "line", 1) or 1, getattr(e, "column", 1) or 1
     if line < 1:  # lark reports -1 at end of input
-        lines = text.splitlines() or [""]
+        lines = source_lines(text.rstrip("\n")) or [""]
         line, col = len(lines), len(lines[-1]) + 1
     span = A.Span(file, line, col, line, col + 1)
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
         pos = e.pos_in_stream or 0
         ch = text[pos] if pos < len(text) else "?"
-        hint = "strings use \"double\" or 'single' quotes" if ch in "\"'" else None
-        return SpecError(f"unexpected character {ch!r}", span, hint=hint)
+        return SpecError(f"unexpected character {ch!r}", span, hint=_char_hint(ch))
     tok: Token = getattr(e, "token", Token("$END", ""))
     expected = set(getattr(e, "expected", set()) or set())
     if tok.type not in ("$END", "_NL"):
@@ -523,6 +522,52 @@ def _syntax_error(e: lark.exceptions.UnexpectedInput, file: str, text: str) -> S
     wanted = sorted({_WORDS.get(x, f"'{_literal(x)}'") for x in expected if not x.startswith("__")})
     hint = f"expected {' or '.join(wanted[:5])}" if wanted else None
     return SpecError(f"unexpected {_describe(tok)}", span, hint=hint)
+
+
+def _char_hint(ch: str) -> str | None:
+    if ch in "\"'":
+        return "strings use \"double\" or 'single' quotes"
+    if ch.isdigit():
+        return "numbers use the ASCII digits 0-9"
+    if ch.isalpha() or ch.isnumeric():
+        return "names use ASCII letters, digits and '_'"
+    return None
+
+
+# Characters a spec may not hold anywhere, strings and comments included: controls (but tab,
+# form feed and line ends), and the bidirectional and invisible format characters that make
+# source read differently from how it parses ("Trojan Source", CVE-2021-42574), as rustc and
+# GCC refuse them. A byte-order mark is allowed only as the file's first character.
+_FORBIDDEN = re.compile(
+    "[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e"
+    "\u2060-\u206f\ufeff\ufff9-\ufffb\ud800-\udfff]|\r(?!\n)"
+)
+
+
+def _check_characters(text: str, file: str) -> None:
+    """Refuse a control or invisible character anywhere in the text, at its line and column."""
+    m = _FORBIDDEN.search(text)
+    if m is None:
+        return
+    import unicodedata
+
+    ch = m.group()
+    line = text.count("\n", 0, m.start()) + 1
+    col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+    name = unicodedata.name(ch, "")
+    code = f"U+{ord(ch):04X}" + (f" ({name})" if name else "")
+    bidi = ch in "\u061c\u200e\u200f" or "\u202a" <= ch <= "\u202e" or "\u2066" <= ch <= "\u2069"
+    what = "bidirectional control" if bidi else "invisible" if ord(ch) > 0x9F else "control"
+    raise SpecError(
+        f"{what} character {code} in the spec",
+        A.Span(file, line, col, line, col + 1),
+        hint=(
+            "it can make the text read differently from how it parses"
+            if what != "control"
+            else "control characters can rewrite the terminal that shows them"
+        )
+        + "; delete it (strings and comments may not hold it either)",
+    )
 
 
 def _literal(term: str) -> str:
@@ -558,9 +603,12 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     >>> parse("network n() { input 3x8x8; relu }").networks[0].name
     'n'
     """
+    if text.startswith("\ufeff"):  # a UTF-8 byte-order mark, as some editors write
+        text = text[1:]
     SOURCES[file] = text
     if len(text) > MAX_FILE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
         raise SpecError(f"file is larger than {MAX_FILE_BYTES >> 20} MiB", A.Span(file, 1, 1, 1, 2))
+    _check_characters(text, file)
     try:
         items = _run(text, file, "start")
     except lark.exceptions.UnexpectedInput as e:
