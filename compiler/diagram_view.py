@@ -46,6 +46,7 @@ something nearer and it jumps more than one rank of the longest path
 from __future__ import annotations
 
 import re
+import weakref
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
@@ -72,6 +73,7 @@ class Box:
     shape: Shape = ()
     train_only: bool = False
     order: int = 0  # execution index of its first layer
+    rank: int = 0  # length of the longest path from the input (edges between boxes)
 
 
 @dataclass
@@ -121,40 +123,92 @@ class View:
 # ---------------------------------------------------------------- scope tree
 @dataclass
 class _Tree:
-    """Children of each scope (node ids and scope paths, in execution order) and block nesting."""
+    """The scope tree of a graph, computed once per graph (every depth and the page share it).
+
+    children: scope path -> its children (node ids and scope paths) in execution order.
+    block_depth: scope path -> block instances on its path, itself included.
+    under: scope path -> every node id inside it, in execution order.
+    params, macs, live: scope path -> params and MACs summed inside, and the number of
+        layers inside that are not training-only.
+    node_depth: node id -> block depth of its innermost scope (the node is its own box
+        at every depth >= this).
+    sigs: box signatures already computed (see _Builder.signature), by scope path.
+    """
 
     children: dict[str, list[str]]
-    block_depth: dict[str, int]  # scope path -> block instances on its path, itself included
-    under: dict[str, list[str]]  # scope path -> every node id inside it
+    block_depth: dict[str, int]
+    under: dict[str, list[str]]
+    params: dict[str, int]
+    macs: dict[str, int]
+    live: dict[str, int]
+    node_depth: dict[str, int]
+    index: dict[str, int]  # node id -> execution index
+    sigs: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    op_text: dict[str, str] = field(default_factory=dict)  # node id -> what its op contributes to signatures
+
+
+_TREE: tuple[weakref.ref[Graph], _Tree] | None = None
 
 
 def _scope_tree(g: Graph) -> _Tree:
+    """The scope tree of `g`, from a one-graph cache (a graph is not changed once checked)."""
+    global _TREE
+    if _TREE is not None and _TREE[0]() is g:
+        return _TREE[1]
+    tree = _make_tree(g)
+    _TREE = (weakref.ref(g), tree)
+    return tree
+
+
+def _make_tree(g: Graph) -> _Tree:
     children: dict[str, list[str]] = {"": []}
     under: dict[str, list[str]] = {"": []}
-    for nid in g.nodes:
-        parts = nid.split(".")
-        parent = ""
-        for i in range(1, len(parts)):
-            prefix = ".".join(parts[:i])
-            if prefix not in g.scopes:
+    block_depth: dict[str, int] = {"": 0}
+    params: dict[str, int] = {"": 0}
+    macs: dict[str, int] = {"": 0}
+    live: dict[str, int] = {"": 0}
+    node_depth: dict[str, int] = {}
+    scopes = g.scopes
+    for nid, node in g.nodes.items():
+        chain = [""]
+        pos = nid.find(".")
+        while pos != -1:  # every dotted prefix, in one scan of the id
+            prefix = nid[:pos]
+            pos = nid.find(".", pos + 1)
+            scope = scopes.get(prefix)
+            if scope is None:
                 continue  # a dotted quoted name, not a scope
             if prefix not in children:
-                children[prefix] = []
-                under[prefix] = []
-                children[parent].append(prefix)
-            under[prefix].append(nid)
-            parent = prefix
-        children[parent].append(nid)
-        under[""].append(nid)
-    block_depth: dict[str, int] = {}
-    for path in children:
-        if path == "":
-            block_depth[path] = 0
-            continue
-        parts = path.split(".")
-        prefixes = (".".join(parts[:i]) for i in range(1, len(parts) + 1))
-        block_depth[path] = sum(1 for p in prefixes if p in g.scopes and g.scopes[p].kind == "block")
-    return _Tree(children, block_depth, under)
+                children[prefix], under[prefix] = [], []
+                params[prefix] = macs[prefix] = live[prefix] = 0
+                block_depth[prefix] = block_depth[chain[-1]] + (scope.kind == "block")
+                children[chain[-1]].append(prefix)
+            chain.append(prefix)
+        children[chain[-1]].append(nid)
+        node_depth[nid] = block_depth[chain[-1]]
+        for p in chain:
+            under[p].append(nid)
+            params[p] += node.params
+            macs[p] += node.macs
+            live[p] += not node.train_only
+    index = {nid: i for i, nid in enumerate(g.nodes)}
+    return _Tree(children, block_depth, under, params, macs, live, node_depth, index)
+
+
+def scope_sums(g: Graph, path: str) -> tuple[int, int, int]:
+    """Params and MACs summed inside a scope, and how many of its layers are not training-only."""
+    tree = _scope_tree(g)
+    return tree.params[path], tree.macs[path], tree.live[path]
+
+
+def scope_block_depth(g: Graph, path: str) -> int:
+    """Block instances on a scope's path, itself included."""
+    return _scope_tree(g).block_depth.get(path, 0)
+
+
+def scope_members(g: Graph, path: str) -> list[str]:
+    """Every node id inside scope `path`, in execution order (from the shared scope tree)."""
+    return _scope_tree(g).under.get(path, [])
 
 
 def max_depth(g: Graph) -> int:
@@ -173,12 +227,18 @@ class _Builder:
         self.box_of: dict[str, str] = {}
         self.n_clusters = 0
         self.n_boxes = 0
-        self.index = {nid: i for i, nid in enumerate(g.nodes)}
+        self.index = self.tree.index
 
     def box(self, kind: str, path: str, members: list[str], scope: Scope | None = None, count: int = 1) -> Box:
-        nodes = [self.g.nodes[m] for m in members]
-        last = self.g.nodes[scope.output] if scope and scope.output in self.g.nodes else nodes[-1]
+        last = self.g.nodes[scope.output] if scope and scope.output in self.g.nodes else self.g.nodes[members[-1]]
         self.n_boxes += 1
+        if kind == "block" and scope is not None:  # a whole scope: its sums are in the tree
+            params, macs = self.tree.params[path], self.tree.macs[path]
+            train_only, order = self.tree.live[path] == 0, self.index[members[0]]
+        else:
+            nodes = [self.g.nodes[m] for m in members]
+            params, macs = sum(n.params for n in nodes), sum(n.macs for n in nodes)
+            train_only, order = all(n.train_only for n in nodes), min(self.index[m] for m in members)
         b = Box(
             f"n{self.n_boxes - 1}",
             kind,
@@ -186,11 +246,11 @@ class _Builder:
             members,
             scope,
             count,
-            params=sum(n.params for n in nodes),
-            macs=sum(n.macs for n in nodes),
+            params=params,
+            macs=macs,
             shape=last.shape,
-            train_only=all(n.train_only for n in nodes),
-            order=min(self.index[m] for m in members),
+            train_only=train_only,
+            order=order,
             instances=[scope] if scope is not None else [],
         )
         self.boxes[b.id] = b
@@ -276,14 +336,22 @@ class _Builder:
         return src in glue_ids and prev.scope.output in self.g.nodes[src].inputs
 
     def signature(self, b: Box) -> tuple[Any, ...]:
+        """What two block boxes must share to fold into a run (computed once per scope, for every depth)."""
         assert b.scope is not None
-        prefix = b.scope.path + "."
-        layers = []
-        for m in b.members:
-            n = self.g.nodes[m]
-            params = n.op.kind if n.op.family is Family.REGULARIZE else repr(n.op)
-            layers.append((m[len(prefix) :], params))
-        return (b.scope.name, tuple(layers), b.shape)
+        key = b.scope.path
+        sig = self.tree.sigs.get(key)
+        if sig is None:
+            prefix = len(key) + 1
+            layers = []
+            texts = self.tree.op_text
+            for m in b.members:
+                text = texts.get(m)
+                if text is None:
+                    op = self.g.nodes[m].op
+                    text = texts[m] = op.kind if op.family is Family.REGULARIZE else repr(op)
+                layers.append((m[prefix:], text))
+            sig = self.tree.sigs[key] = (b.scope.name, tuple(layers), b.shape)
+        return sig
 
 
 def _is_glue(item: Box | Cluster, g: Graph) -> TypeGuard[Box]:
@@ -351,7 +419,7 @@ def _edges(g: Graph, boxes: dict[str, Box], box_of: dict[str, str]) -> list[Edge
         incoming.setdefault(e.dst, []).append(e)
         out_degree[e.src] = out_degree.get(e.src, 0) + 1
     for b in order:
-        rank[b] = max((rank[e.src] + 1 for e in incoming.get(b, [])), default=0)
+        rank[b] = boxes[b].rank = max((rank[e.src] + 1 for e in incoming.get(b, [])), default=0)
     for e in edges:
         e.span = rank[e.dst] - rank[e.src]
         e.skip = e.span > 1 and out_degree[e.src] > 1
@@ -384,10 +452,71 @@ def build_view(g: Graph, depth: int | None) -> View:
 
 
 def default_depth(g: Graph, limit: int = MAX_DEFAULT_BOXES) -> int:
-    """The deepest level whose view has at most `limit` boxes (0 when even depth 0 has more)."""
+    """The deepest level whose view has at most `limit` boxes (0 when even depth 0 has more).
+
+    Computed without building a view per depth: one pass over the scope tree counts, for
+    every depth, the boxes before repeats fold (an upper bound) and the layers that can
+    never fold (a lower bound); only a depth where the two disagree about `limit` has its
+    boxes counted, without edges, on the shared scope tree.
+    """
+    upper, lower = box_bounds(g)
     best = 0
-    for d in range(1, max_depth(g) + 1):
-        if len(build_view(g, d).boxes) > limit:
+    for d in range(1, len(upper)):
+        if upper[d] > limit and (lower[d] > limit or count_boxes(g, d) > limit):
             break
         best = d
     return best
+
+
+def box_bounds(g: Graph) -> tuple[list[int], list[int]]:
+    """For every depth 0..max_depth: at most how many boxes a view has, and at least how many.
+
+    At depth d a layer is its own box when every block around it is opened (its block
+    depth <= d), and each block instance of depth d + 1 is one box; folding repeats only
+    merges those block boxes and the merge layers between them.
+    """
+    tree = _scope_tree(g)
+    top = max_depth(g)
+    layers = [0] * (top + 2)  # layers whose innermost block depth is k
+    fixed = [0] * (top + 2)  # ... that are not merges (never folded into a run)
+    for nid, k in tree.node_depth.items():
+        layers[k] += 1
+        fixed[k] += g.nodes[nid].op.family is not Family.MERGE or nid == Graph.INPUT
+    blocks = [0] * (top + 2)
+    for path, k in tree.block_depth.items():
+        if path and g.scopes[path].kind == "block":
+            blocks[k] += 1
+    upper, lower = [], []
+    own = own_fixed = 0
+    for d in range(top + 1):
+        own, own_fixed = own + layers[d], own_fixed + fixed[d]
+        upper.append(own + blocks[d + 1] + len(g.outputs))
+        lower.append(own_fixed + len(g.outputs))
+    return upper, lower
+
+
+def runs(g: Graph, depth: int) -> list[Box]:
+    """The runs of repeated blocks the view at `depth` folds (built without edges; none when
+    fewer than two block instances sit at depth + 1)."""
+    tree = _scope_tree(g)
+    closed = sum(1 for p, k in tree.block_depth.items() if k == depth + 1 and p and g.scopes[p].kind == "block")
+    if closed < 2:
+        return []
+    b = _Builder(g, depth)
+    b.expand("")
+    return [box for box in b.boxes.values() if box.kind == "run"]
+
+
+def count_boxes(g: Graph, depth: int | None) -> int:
+    """The number of boxes of the view at `depth`, without its edges."""
+    b = _Builder(g, depth)
+    b.expand("")
+    return len(b.boxes) + len(g.outputs)
+
+
+def deepest_within(g: Graph, limit: int) -> int | None:
+    """The deepest depth whose view has at most `limit` boxes, or None when even depth 0 has more."""
+    upper, lower = box_bounds(g)
+    if upper[0] > limit and count_boxes(g, 0) > limit:
+        return None
+    return default_depth(g, limit)

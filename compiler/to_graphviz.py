@@ -39,8 +39,8 @@ from __future__ import annotations
 
 import html
 import os
-import secrets
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,10 +48,11 @@ from typing import TYPE_CHECKING, Any
 import graphviz  # type: ignore[import-untyped]
 
 from netspec.errors import SpecError
+from netspec.files import check_output, shown, write_atomic
 from netspec.graph import Graph
 from netspec.ops import Family, Shape
 
-from .diagram_view import Box, Cluster, Edge, View, build_view, default_depth
+from .diagram_view import Box, Cluster, Edge, View, box_bounds, build_view, deepest_within, default_depth
 from .u_layout import ULayout, find_u
 
 if TYPE_CHECKING:
@@ -59,6 +60,14 @@ if TYPE_CHECKING:
 
 FORMATS = ("svg", "png", "pdf", "dot")
 LAYOUTS = ("auto", "chain")
+# Bounds that keep `dot` within seconds for any graph that checks: a view with more boxes or
+# edges is refused (with the depth that fits); at most MAX_CROSSING long edges pass any rank
+# (the rest are drawn as `@source` stubs beside their reader: a value read by 140 layers in
+# a row kept dot busy for over ten minutes); and dot itself is stopped after DOT_TIMEOUT.
+MAX_BOXES = 1500
+MAX_EDGES = 3000
+MAX_CROSSING = 12
+DOT_TIMEOUT = 60.0
 INSTALL_HINT = (
     "install Graphviz (apt-get install graphviz, brew install graphviz, or conda install graphviz), "
     "then: dot -T{fmt} {dot} -o {image}"
@@ -249,6 +258,8 @@ def _legend_cells(view: View) -> str:
         cells.append(f'<TD BORDER="0"><FONT POINT-SIZE="9" COLOR="{SKIP_COLOR}">&#8594; skip</FONT></TD>')
     if any(b.train_only for b in view.boxes.values()):
         cells.append('<TD STYLE="dashed"><FONT POINT-SIZE="9">training only</FONT></TD>')
+    if far_edges(view):
+        cells.append(f'<TD BORDER="0"><FONT POINT-SIZE="9" COLOR="{SKIP_COLOR}">@x: reads x, far above</FONT></TD>')
     return "".join(cells)
 
 
@@ -303,12 +314,57 @@ def to_dot(
     dot.attr("edge", fontname=FONT, fontsize="8", arrowsize="0.6")
     _add_items(view, dot, view.items, "")
     u = _u_rows(view, dot, rankdir, layout)
+    far = far_edges(view)
     # Skips first: dot then orders their chains first (on top in LR), so the main path dips under them.
     for e in sorted(view.edges, key=lambda e: e.skip):
-        dot.edge(e.src, e.dst, **_u_edge(u, e, _edge_attrs(e, rankdir, layout)))
+        attrs = _u_edge(u, e, _edge_attrs(e, rankdir, layout))
+        if id(e) in far:
+            _stub(view, dot, e, attrs)
+        else:
+            dot.edge(e.src, e.dst, **attrs)
     if highlight is not None:
         _mark_diff(view, dot, highlight)
     return dot
+
+
+def far_edges(view: View, limit: int = MAX_CROSSING) -> set[int]:
+    """The long edges (by id) drawn as stubs, so that at most `limit` long edges pass any rank.
+
+    Edges are kept shortest first; one that would pass a rank `limit` kept edges already
+    pass becomes a stub. dot routes an edge that spans k ranks through k - 1 virtual nodes,
+    and many of them side by side (a tensor read by every layer of a long chain) make its
+    crossing minimisation and placement explode; the library's networks stay under the limit.
+    """
+    crossing: dict[int, int] = {}
+    far: set[int] = set()
+    for e in sorted(view.edges, key=lambda e: e.span):
+        if e.span <= 1 or e.dst not in view.boxes or e.src not in view.boxes:
+            continue
+        ranks = range(view.boxes[e.src].rank + 1, view.boxes[e.dst].rank)
+        if any(crossing.get(r, 0) >= limit for r in ranks):
+            far.add(id(e))
+            continue
+        for r in ranks:
+            crossing[r] = crossing.get(r, 0) + 1
+    return far
+
+
+def _stub(view: View, dot: graphviz.Digraph, e: Edge, attrs: dict[str, str]) -> None:
+    """Draw an edge as a small `@source` label beside its reader."""
+    src = view.boxes[e.src]
+    stub = f"{e.src}_to_{e.dst}"
+    dot.node(
+        stub,
+        f"<@{_e(src.path)}>",
+        shape="plaintext",
+        fontcolor=SKIP_COLOR,
+        fontsize="9",
+        height="0.2",
+        tooltip=graphviz.escape(f"reads {src.path}, drawn far above"),
+    )
+    for key in ("constraint", "tailport", "headport"):
+        attrs.pop(key, None)
+    dot.edge(stub, e.dst, **attrs)
 
 
 # ---------------------------------------------------------------- diff colours (render --diff)
@@ -367,55 +423,91 @@ class Diagram:
         self.rankdir = rankdir
         self.highlight = highlight
         self.layout = layout
-        self.dot = to_dot(view, rankdir, highlight, layout)
+        self._dot: graphviz.Digraph | None = None
+
+    @property
+    def dot(self) -> graphviz.Digraph:
+        """The graphviz Digraph, made on first use (the page needs none)."""
+        if self._dot is None:
+            self._dot = to_dot(self.view, self.rankdir, self.highlight, self.layout)
+        return self._dot
 
     @property
     def source(self) -> str:
         return str(self.dot.source)
 
-    def pipe(self, fmt: str, dot_path: Path | None = None) -> bytes:
+    def pipe(self, fmt: str, dot_path: Path | None = None, timeout: float = DOT_TIMEOUT) -> bytes:
         """Lay out with `dot` and return the image bytes.
 
-        Raises SpecError when `dot` is missing (after writing the source to `dot_path`,
-        if given) or fails.
+        Raises SpecError when the view has more boxes or edges than dot lays out in
+        seconds (naming the depth that fits), when `dot` is missing (after writing the
+        source to `dot_path`, if given), fails, or runs longer than `timeout` seconds.
         """
-        try:
-            data: bytes = self.dot.pipe(format=fmt)
-        except graphviz.ExecutableNotFound:
+        self.check_size()  # before the source is even made
+        exe = shutil.which("dot")
+        if exe is None:
             notes = []
             if dot_path is not None:
-                write_atomic(dot_path, self.source.encode("utf-8"))
-                notes.append(f"wrote the diagram source to {dot_path}")
+                write_atomic(dot_path, self.source.encode("utf-8"), self.view.graph.files)
+                notes.append(f"wrote the diagram source to {shown(dot_path)}")
             image = dot_path.with_suffix(f".{fmt}") if dot_path else f"FILE.{fmt}"
             raise SpecError(
                 "the Graphviz 'dot' program is not installed, so no image can be drawn",
                 notes=notes,
                 hint=INSTALL_HINT.format(fmt=fmt, dot=dot_path or "FILE.dot", image=image),
-            ) from None
-        except graphviz.CalledProcessError as err:
-            stderr = err.stderr.decode("utf-8", "replace").strip() if isinstance(err.stderr, bytes) else ""
+            )
+        try:
+            proc = subprocess.run(
+                [exe, f"-T{fmt}"], input=self.source.encode("utf-8"), capture_output=True, timeout=timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            v = self.view
             raise SpecError(
-                f"Graphviz 'dot' failed: {stderr or err}",
-                hint="save the diagram as .dot and report it as a netspec bug",
+                f"Graphviz 'dot' did not finish laying out {len(v.boxes)} boxes and {len(v.edges)} edges "
+                f"in {timeout:g} s, and was stopped",
+                hint=f"draw less: {_depth_advice(v)}; or save the diagram as .dot and run dot yourself",
             ) from None
-        return data
+        except OSError as err:
+            raise SpecError(f"cannot run Graphviz 'dot': {err.strerror or err}") from None
+        if proc.returncode != 0:
+            stderr = proc.stderr.decode("utf-8", "replace").strip()[:500]
+            raise SpecError(
+                f"Graphviz 'dot' failed: {stderr or f'exit status {proc.returncode}'}",
+                hint="save the diagram as .dot and report it as a netspec bug",
+            )
+        return proc.stdout
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write `.svg`, `.png`, `.pdf` or `.dot` (by suffix), whole or not at all."""
-        out = Path(path)
+    def check_size(self) -> None:
+        """Refuse a view with more than MAX_BOXES boxes or MAX_EDGES edges, naming a depth that fits."""
+        v = self.view
+        if len(v.boxes) > MAX_BOXES or len(v.edges) > MAX_EDGES:
+            level = "full depth" if v.depth is None else f"depth {v.depth}"
+            raise SpecError(
+                f"too large to lay out at this depth: {len(v.boxes):,} boxes and {len(v.edges):,} edges at {level} "
+                f"(at most {MAX_BOXES:,} boxes and {MAX_EDGES:,} edges)",
+                hint=_depth_advice(v),
+            )
+
+    def save(self, path: str | os.PathLike[str], protect: tuple[str, ...] = ()) -> Path:
+        """Write `.svg`, `.png`, `.pdf` or `.dot` (by suffix), or `.html`, whole or not at all.
+
+        Never over a spec file the graph was read from (nor one in `protect`).
+        """
+        protect = (*self.view.graph.files, *protect)
+        out = check_output(path, protect)
         fmt = out.suffix.lower().lstrip(".")
         if fmt == "gv":
             fmt = "dot"
         if fmt in ("html", "htm"):
-            write_atomic(out, self.html().encode("utf-8"))
+            write_atomic(out, self.html().encode("utf-8"), protect)
             return out
         if fmt not in FORMATS:
             raise SpecError(
-                f"cannot render to '{out.name}'",
+                f"cannot render to '{shown(out.name)}'",
                 hint="use a .svg, .png, .pdf or .dot file name, or .html for an interactive page",
             )
         data = self.source.encode("utf-8") if fmt == "dot" else self.pipe(fmt, dot_path=out.with_suffix(".dot"))
-        write_atomic(out, data)
+        write_atomic(out, data, protect)
         return out
 
     def html(self) -> str:
@@ -433,7 +525,10 @@ class Diagram:
     def _repr_svg_(self) -> str | None:
         if shutil.which("dot") is None:
             return None  # Jupyter falls back to __repr__, which says what is missing
-        return self.pipe("svg").decode("utf-8")
+        try:
+            return self.pipe("svg").decode("utf-8")
+        except SpecError:
+            return None  # too large or too slow: __repr__ and the page (_repr_html_) remain
 
     def __repr__(self) -> str:
         depth = "full" if self.view.depth is None else self.view.depth
@@ -444,18 +539,32 @@ class Diagram:
         )
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Not tempfile.mkstemp: its files are private (0600); this one gets the usual umask mode.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        with open(tmp, "xb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+def _precheck(g: Graph, depth: int | str | None) -> None:
+    """Refuse a depth whose view surely has too many boxes to lay out, before building it."""
+    d = parse_depth(depth)
+    if d is None:
+        return
+    if d == "full":
+        n, level = len(g.nodes) + len(g.outputs), "full depth"
+    else:
+        _, lower = box_bounds(g)
+        n, level = lower[min(int(d), len(lower) - 1)], f"depth {d}"
+    if n > MAX_BOXES:
+        view = View(g, None if d == "full" else int(d), [], {}, [], {})
+        raise SpecError(
+            f"too large to lay out at this depth: {n:,} boxes or more at {level} (at most {MAX_BOXES:,})",
+            hint=_depth_advice(view),
+        )
+
+
+def _depth_advice(view: View) -> str:
+    """`use --depth N` with the deepest depth whose view stays within MAX_BOXES, or what to do instead."""
+    fits = deepest_within(view.graph, MAX_BOXES)
+    if fits is not None and view.depth is not None and fits >= view.depth:  # too many edges, not boxes
+        fits = view.depth - 1 if view.depth > 0 else None
+    if fits is None:
+        return "even depth 0 is too large to draw; write the interactive page instead (-o net.html)"
+    return f"use --depth {fits} (render(..., depth={fits}) in Python), which fits"
 
 
 # ---------------------------------------------------------------- entry points
@@ -481,24 +590,30 @@ def make_view(g: Graph, depth: int | str | None = None) -> View:
 
 
 def render(
-    spec: str | Graph,
+    spec: str | os.PathLike[str] | Graph,
+    /,
+    *,
     depth: int | str | None = None,
     rankdir: str = "TB",
     input: Shape | None = None,
-    diff: str | Graph | None = None,
+    diff: str | os.PathLike[str] | Graph | None = None,
     layout: str = "auto",
-    **params: Any,
+    limits: Any = None,
+    import_roots: Any = (),
+    params: dict[str, Any] | None = None,
+    **kwargs: Any,
 ) -> Diagram:
     """Diagram of a spec or a checked Graph.
 
     Args:
-        spec: a library name (`resnet50`), a file, `file.net:network`, or a Graph.
+        spec: a library name (`resnet50`), a file, `file.net:network`, a Path, or a Graph.
         depth: block nesting to open (0 = top-level blocks as boxes), `"full"` for
             every layer, or None for the deepest level that stays under ~60 boxes.
         rankdir: `"TB"` (top to bottom) or `"LR"` (left to right).
         layout: `"auto"` draws an encoder-decoder (U-Net, FCN, hypercolumns) as a U,
             each down stage beside its up stage (see `u_layout`); `"chain"` does not.
-        input, params: passed to `netspec.load` when `spec` is not a Graph.
+        input, limits, import_roots, params, kwargs: passed to `netspec.load` when `spec`
+            is not a Graph (a network parameter named like an option goes in `params`).
         diff: a baseline spec or Graph: colour what `spec` adds or changes against it.
 
     Returns:
@@ -508,29 +623,34 @@ def render(
         raise SpecError(f"rankdir must be 'TB' or 'LR', got {rankdir!r}")
     if layout not in LAYOUTS:
         raise SpecError(f"layout must be 'auto' or 'chain', got {layout!r}")
+    from netspec.library import load
+
+    options: dict[str, Any] = {"input": input, "limits": limits, "import_roots": import_roots}
     if isinstance(spec, Graph):
+        if params or kwargs or input is not None:
+            raise SpecError("render: network parameters and input= need a spec, not a checked Graph")
         g = spec
     else:
-        from netspec.library import load
-
-        g = load(spec, input=input, **params)
+        g = load(spec, **options, params=params, **kwargs)
     highlight = None
     if diff is not None:
         from netspec.diff import highlight as diff_highlight
-        from netspec.library import load
 
-        base = diff if isinstance(diff, Graph) else load(diff, input=input)
-        highlight = diff_highlight(base, g, diff if isinstance(diff, str) else "")
+        base = diff if isinstance(diff, Graph) else load(diff, **options)
+        highlight = diff_highlight(base, g, "" if isinstance(diff, Graph) else os.fspath(diff))
     return Diagram(make_view(g, depth), rankdir, highlight, layout)
 
 
-def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None) -> int:
+def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None, protect: tuple[str, ...] = ()) -> int:
     """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR] [--layout auto|chain] [--diff BASE]`."""
+    out = check_output(args.output, (*graph.files, *protect))  # before any layout work
+    if out.suffix.lower().lstrip(".") in ("svg", "png", "pdf"):
+        _precheck(graph, args.depth)
     diagram = Diagram(make_view(graph, args.depth), args.rankdir, highlight, getattr(args, "layout", "auto"))
-    out = diagram.save(args.output)
+    out = diagram.save(args.output, protect)
     view = diagram.view
     depth = "full" if view.depth is None else view.depth
-    print(f"wrote {out}: {len(view.boxes)} boxes, {len(view.edges)} edges (depth {depth})")
+    print(f"wrote {shown(out)}: {len(view.boxes)} boxes, {len(view.edges)} edges (depth {depth})")
     if highlight is not None:
         marks = [diff_status(b, highlight) for b in view.boxes.values()]
         print(

@@ -36,7 +36,18 @@ from typing import Any
 from netspec.errors import source_line
 from netspec.graph import Graph, Node, Scope
 
-from .diagram_view import Box, Cluster, build_view, default_depth, drawn_inputs, max_depth
+from .diagram_view import (
+    Box,
+    Cluster,
+    build_view,
+    default_depth,
+    drawn_inputs,
+    max_depth,
+    runs,
+    scope_block_depth,
+    scope_members,
+    scope_sums,
+)
 from .to_graphviz import (
     BLOCK_COLOR,
     EDGE_COLOR,
@@ -137,27 +148,28 @@ class _PageData:
         out = self.g.nodes.get(scope.output) if scope.output else None
         out = out or self.g.nodes[members[-1]]
         full = f"{scope.name}({_args_text(scope.args, limit=1 << 16)})" if scope.kind == "block" else call
+        params, macs, live = scope_sums(self.g, scope.path)
         tip = [
             ["path", scope.path],
             ["block" if scope.kind == "block" else "sequence", full],
             ["layers", str(len(members))],
-            *self.cost_rows(members, out),
+            *self.cost_rows(params, macs, out),
             *self.src_rows(scope.span),
         ]
         gid = self.add(
             "group",
             scope.path,
             parent,
-            min(self.index[m] for m in members),
+            self.index[members[0]],  # members are in execution order
             scope=scope.kind,
             bdepth=self.block_depth(scope.path),
-            label=[title, call, self.costs(members)],
+            label=[title, call, self.costs(params, macs)],
             frame=frame_label,
             family="block",
             tip=tip,
             src=self.src(scope.span),
             children=[],
-            train=all(self.g.nodes[m].train_only for m in members),
+            train=live == 0,
         )
         self.of_scope[scope.path] = gid
         return gid
@@ -185,17 +197,17 @@ class _PageData:
             ["repeats", repeats],
             ["block", f"{first.name}({_args_text(common, 1 << 16)})"],
             ["layers", str(len(box.members))],
-            *self.cost_rows(box.members, out),
+            *self.cost_rows(box.params, box.macs, out),
             *self.src_rows(first.span),
         ]
         rid = self.add(
             "run",
             box.path,
             parent,
-            min(self.index[m] for m in box.members),
+            box.order,
             level=level,
             count=box.count,
-            label=[f"{_relative(box.path, frame)} x{box.count}", call, self.costs(box.members)],
+            label=[f"{_relative(box.path, frame)} x{box.count}", call, self.costs(box.params, box.macs)],
             frame=f"{box.path} x{box.count}",
             family="block",
             tip=tip,
@@ -209,21 +221,15 @@ class _PageData:
 
     # ------------------------------------------------------------ text
     def under(self, path: str) -> list[str]:
-        prefix = path + "."
-        return [nid for nid in self.g.nodes if nid.startswith(prefix)]
+        return scope_members(self.g, path)
 
     def block_depth(self, path: str) -> int:
-        parts = path.split(".")
-        prefixes = (".".join(parts[:i]) for i in range(1, len(parts) + 1))
-        return sum(1 for p in prefixes if p in self.g.scopes and self.g.scopes[p].kind == "block")
+        return scope_block_depth(self.g, path)
 
-    def costs(self, members: list[str]) -> str:
-        nodes = [self.g.nodes[m] for m in members]
-        return f"{fmt_count(sum(n.params for n in nodes))} params, {fmt_count(sum(n.macs for n in nodes))} MACs"
+    def costs(self, params: int, macs: int) -> str:
+        return f"{fmt_count(params)} params, {fmt_count(macs)} MACs"
 
-    def cost_rows(self, members: list[str], out: Node) -> list[list[str]]:
-        params = sum(self.g.nodes[m].params for m in members)
-        macs = sum(self.g.nodes[m].macs for m in members)
+    def cost_rows(self, params: int, macs: int, out: Node) -> list[list[str]]:
         return [
             ["output", fmt_shape(out.shape)],
             ["params", f"{params:,}"],
@@ -302,9 +308,8 @@ def page_data(g: Graph, depth: int | None) -> dict[str, Any]:
     d = _PageData(g)
     d.roots = d.walk(build_view(g, None).items, None, "")
     for level in range(max_depth(g) + 1):
-        for box in build_view(g, level).boxes.values():
-            if box.kind == "run":
-                d.run(box, level)
+        for box in runs(g, level):
+            d.run(box, level)
     ins = drawn_inputs(g)
     edges = [
         [d.of_node[src], d.of_node[n.id], fmt_shape(g.nodes[src].shape)] for n in g.nodes.values() for src in ins[n.id]

@@ -13,17 +13,19 @@ sit at the spec's dotted paths, so `state_dict` keys are the spec's names
 from __future__ import annotations
 
 import argparse
+import builtins
 import importlib
 import inspect
+import keyword
 import linecache
 import re
-from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 import netspec
-from netspec.errors import SpecError
+from netspec.errors import SpecError, escape_controls
+from netspec.files import check_output, shown, write_atomic
 from netspec.graph import Graph
 from netspec.ops.form import support_ref
 
@@ -41,11 +43,62 @@ from __future__ import annotations
 '''
 
 
+# Names the generated file defines or imports at module level: a class of that name would replace them.
+_MODULE_NAMES = frozenset({"nn", "F", "torch", "math", "OrderedDict", "Model", "annotations"})
+
+
 def generate(graph: Graph, class_name: str | None = None) -> Source:
     """Generate the model code for a graph (the body shared by both back ends)."""
-    if class_name is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", class_name):
-        raise SpecError(f"'{class_name}' is not a valid Python class name", None)
+    if class_name is not None:
+        if not isinstance(class_name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,99}", class_name):
+            shown = escape_controls(class_name, True) if isinstance(class_name, str) else type(class_name).__name__
+            raise SpecError(f"'{shown}' is not a valid Python class name", None, hint="e.g. --class-name ResNet50")
+        if keyword.iskeyword(class_name) or class_name in _MODULE_NAMES or class_name in dir(builtins):
+            raise SpecError(
+                f"'{class_name}' cannot name the class: the generated file uses that name itself",
+                None,
+                hint=f"e.g. --class-name {class_name.capitalize()}Net",
+            )
     return Generator(graph, class_name).run()
+
+
+MAX_BUILD_BYTES = 16 << 30  # weights a build may allocate, at most (less when less memory is free)
+
+
+def check_size(graph: Graph, limit: int | None = None) -> None:
+    """Refuse, before anything is allocated, a network whose weights do not fit.
+
+    The bound is `limit`, or MAX_BUILD_BYTES and the memory the system reports available,
+    whichever is less. On the meta device nothing is allocated and nothing is refused.
+    """
+    import torch
+
+    device = getattr(torch, "get_default_device", lambda: torch.device("cpu"))()
+    if device.type == "meta":
+        return
+    itemsize = torch.empty((), dtype=torch.get_default_dtype(), device="meta").element_size()
+    need = graph.params * itemsize
+    cap = limit if limit is not None else min(MAX_BUILD_BYTES, _available_memory() or MAX_BUILD_BYTES)
+    if need > cap:
+        raise SpecError(
+            f"{graph.name} has {graph.params:,} parameters: {need / 2**30:,.1f} GiB of weights, "
+            f"more than the {cap / 2**30:,.1f} GiB a build may allocate here",
+            None,
+            hint="write the source instead (-o model.py), or build it without memory in Python: "
+            "with torch.device('meta'): netspec.compile(...)",
+        )
+
+
+def _available_memory() -> int | None:
+    """MemAvailable from /proc/meminfo, in bytes (None elsewhere)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _support_objects(src: Source) -> list[tuple[str, Any]]:
@@ -143,48 +196,43 @@ def module_class(graph: Graph, class_name: str | None = None) -> type[nn.Module]
     return cls
 
 
-def compile_graph(graph: Graph) -> nn.Module:
+def compile_graph(graph: Graph, max_bytes: int | None = None) -> nn.Module:
     """Build the torch module for a checked graph (default init, then the spec's init rules).
 
     The module is created on torch's current default device and dtype, so
-    `with torch.device("meta"): compile_graph(g)` allocates nothing.
+    `with torch.device("meta"): compile_graph(g)` allocates nothing. A network whose
+    weights exceed `max_bytes` (see check_size) is refused before anything is built.
     """
+    check_size(graph, max_bytes)
     return module_class(graph)()
 
 
 def compile_cli(graph: Graph, args: argparse.Namespace) -> int:
-    """`netspec compile SPEC -o model.py` (source) or `-o weights.pt` (state_dict of a fresh model)."""
-    out = Path(args.output)
+    """`netspec compile SPEC -o model.py` (source) or `-o weights.pt` (state_dict of a fresh model).
+
+    Either file is written whole or not at all, and never over a spec the graph was read from.
+    """
+    out = check_output(args.output, graph.files)
     suffix = out.suffix.lower()
     if suffix == ".py":
         text = to_source(graph, getattr(args, "class_name", None))
-        _write(out, text)
+        write_atomic(out, text.encode("utf-8"), graph.files)
         cls = re.search(r"^Model = (\w+)$", text, re.MULTILINE)
-        print(f"wrote {out}: class {cls.group(1) if cls else '?'}, {graph.params:,} parameters")
+        print(f"wrote {shown(out)}: class {cls.group(1) if cls else '?'}, {graph.params:,} parameters")
         return 0
     if suffix in (".pt", ".pth"):
         import torch
 
         model = compile_graph(graph)
-        try:
-            torch.save(model.state_dict(), out)
-        except OSError as err:
-            raise SpecError(f"cannot write {out}: {err.strerror}", None) from None
-        tensors = len(model.state_dict())
-        print(f"wrote {out}: state_dict of {graph.name}, {tensors} tensors, {graph.params:,} parameters")
+        state = model.state_dict()
+        write_atomic(out, lambda f: torch.save(state, f), graph.files)
+        print(f"wrote {shown(out)}: state_dict of {graph.name}, {len(state)} tensors, {graph.params:,} parameters")
         return 0
     raise SpecError(
-        f"don't know how to write '{out.name}'",
+        f"don't know how to write '{escape_controls(out.name, True)}'",
         None,
         hint="use -o model.py for Python source or -o model.pt for a state_dict",
     )
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as err:
-        raise SpecError(f"cannot write {path}: {err.strerror}", None) from None
 
 
 def _safe(text: str) -> str:

@@ -11,16 +11,11 @@ outputs), which is everything the code generator needs to call it as a unit.
 from __future__ import annotations
 
 import keyword
-import re
 from dataclasses import dataclass, field
-
-from torch import nn
 
 from netspec.errors import SpecError
 from netspec.graph import Graph, Node, Scope
-
-_NAME = re.compile(r"^[A-Za-z0-9_]+$")
-_RESERVED = set(dir(nn.Sequential())) | set(dir(nn.Module())) | set(vars(nn.Module()))
+from netspec.names import check_part
 
 
 @dataclass
@@ -103,17 +98,12 @@ def build_tree(graph: Graph) -> Container:
 
 
 def _check_name(part: str, node: Node, graph: Graph) -> None:
-    if not _NAME.match(part):
-        raise SpecError(
-            f"'{part}' cannot name a torch submodule", node.span, path=node.id, hint="names use letters, digits and '_'"
-        )
-    if part in _RESERVED:
-        raise SpecError(
-            f"the name '{part}' is taken by torch.nn.Module itself",
-            node.span,
-            path=node.id,
-            hint=f"rename the layer, e.g. '{part}_'",
-        )
+    """The check `netspec check` makes already (netspec.names), again for graphs built by hand."""
+    why = check_part(part)
+    if why is not None and why.startswith("names"):
+        raise SpecError(f"{part!r} cannot name a torch submodule", node.span, path=node.id, hint=why)
+    if why is not None:
+        raise SpecError(why, node.span, path=node.id, hint=f"rename the layer, e.g. '{part}_'")
 
 
 def _boundaries(graph: Graph, root: Container) -> None:

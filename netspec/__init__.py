@@ -11,6 +11,7 @@ parser (`netspec.parse`) does not pay for the op registry and pydantic.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
@@ -39,18 +40,25 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def compile(spec: str | Graph, **params: Any) -> nn.Module:
-    """Compile a spec (or a checked Graph) into a torch.nn.Module."""
+def compile(spec: str | os.PathLike[str] | Graph, /, **options: Any) -> nn.Module:
+    """Compile a spec (or a checked Graph) into a torch.nn.Module.
+
+    `options` are `netspec.load`'s: `input=`, `limits=`, `import_roots=`, `params=` and
+    network parameters as keywords. A network too large to allocate is refused before
+    any weight is made (see `compiler.to_torch.check_size`).
+    """
     from netspec.compiler.to_torch import compile_graph
 
     from .graph import Graph
     from .library import load
 
-    graph = spec if isinstance(spec, Graph) else load(spec, **params)
+    if isinstance(spec, Graph) and options:
+        raise SpecError(f"compile: options {sorted(options)} need a spec, not a checked Graph")
+    graph = spec if isinstance(spec, Graph) else load(spec, **options)
     return compile_graph(graph)
 
 
-def render(spec: str | Graph, **kwargs: Any) -> Any:
+def render(spec: str | os.PathLike[str] | Graph, /, **kwargs: Any) -> Any:
     """Render a spec as a diagram (see compiler.to_graphviz.render)."""
     from netspec.compiler.to_graphviz import render as _render
 

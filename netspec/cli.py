@@ -41,15 +41,18 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def _parse_input(text: str | None) -> tuple[int, ...] | None:
+    """`--input 3x224x224` (or `3,224,224`, or `3`): ASCII digits only, then checked as the API checks `input=`."""
+    from .arguments import check_input
+
     if text is None:
         return None
-    try:
-        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x"))
-    except ValueError:
-        dims = ()
-    if len(dims) not in (1, 3) or not all(0 < d <= 1 << 16 for d in dims):
+    parts = text.lower().replace(",", "x").split("x")
+    if not all(re.fullmatch(r"[0-9]{1,6}", d) for d in parts):
         raise SpecError(f"--input expects CxHxW (e.g. 3x224x224), got '{text}'", None)
-    return dims
+    try:
+        return check_input(tuple(int(d) for d in parts), "--input")
+    except SpecError:
+        raise SpecError(f"--input expects CxHxW (e.g. 3x224x224), got '{text}'", None) from None
 
 
 def load_graph(args: argparse.Namespace) -> Graph:
@@ -57,7 +60,7 @@ def load_graph(args: argparse.Namespace) -> Graph:
 
     params, shape = _parse_set(args.set), _parse_input(args.input)
     try:
-        return load(args.spec, input=shape, **params)
+        return load(args.spec, input=shape, params=params)
     except SpecError as err:
         if shape is not None:
             _size_hint(err, args.spec, params, shape)
@@ -187,8 +190,8 @@ def cmd_render(args: argparse.Namespace) -> int:
     from .diff import highlight
     from .library import load
 
-    base = load(args.diff, input=_parse_input(args.input), **_parse_set(args.diff_set))
-    return render_cli(g, args, highlight=highlight(base, g, args.diff))
+    base = load(args.diff, input=_parse_input(args.input), params=_parse_set(args.diff_set))
+    return render_cli(g, args, highlight=highlight(base, g, args.diff), protect=base.files)
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -198,8 +201,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     try:
         both = _parse_set(args.set)
-        ga = load(args.a, input=_parse_input(args.input_a or args.input), **{**both, **_parse_set(args.set_a)})
-        gb = load(args.b, input=_parse_input(args.input_b or args.input), **{**both, **_parse_set(args.set_b)})
+        ga = load(args.a, input=_parse_input(args.input_a or args.input), params={**both, **_parse_set(args.set_a)})
+        gb = load(args.b, input=_parse_input(args.input_b or args.input), params={**both, **_parse_set(args.set_b)})
     except SpecError as err:
         print(err.render(), file=sys.stderr)
         return 2
@@ -220,7 +223,30 @@ def _spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="a library name (resnet50), a file (my.net) or file.net:network")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a network parameter")
     p.add_argument("--input", metavar="CxHxW", help="override the input shape, e.g. 3x512x512")
+    _import_root_arg(p)
     _plugin_arg(p)
+
+
+def _import_root_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--import-root",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder imports may also read (repeatable); by default only the spec's folder and the library",
+    )
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535, got {text!r}")
+    return int(text)
+
+
+def _depth(text: str) -> int:
+    if not text.isdigit() or len(text) > 4:
+        raise argparse.ArgumentTypeError(f"a depth is a number from 0 to 9999, got {text!r}")
+    return int(text)
 
 
 def _plugin_arg(p: argparse.ArgumentParser) -> None:
@@ -258,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="per-layer table: shapes, params, MACs, receptive field")
     _spec_args(p)
     p.add_argument("--json", action="store_true")
-    p.add_argument("--depth", type=int, default=None, help="group rows by scope depth (0 = top level)")
+    p.add_argument("--depth", type=_depth, default=None, help="group rows by scope depth (0 = top level)")
     p.set_defaults(fn=cmd_summary)
 
     p = sub.add_parser("compile", help="compile to a torch module; -o model.py writes standalone source")
@@ -292,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-a", metavar="CxHxW", help="the input shape of A")
     p.add_argument("--input-b", metavar="CxHxW", help="the input shape of B")
     p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
+    _import_root_arg(p)
     _plugin_arg(p)
     p.set_defaults(fn=cmd_diff)
 
@@ -299,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_args(p)
     p.add_argument("--depth", default=None, help="the level shown first: 0 = blocks as boxes; 'full' opens everything")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
-    p.add_argument("--port", type=int, default=0, help="default: any free port")
+    p.add_argument("--port", type=_port, default=0, help="default: any free port")
     p.add_argument("--no-open", action="store_true", help="do not open a browser")
     p.set_defaults(fn=cmd_view)
     return parser
@@ -318,13 +345,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     fn: Callable[[argparse.Namespace], int] = args.fn
+    for stream in (sys.stdout, sys.stderr):  # a name the terminal cannot encode prints escaped, not a traceback
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
+    trouble = 2 if fn is cmd_diff else 1  # for diff, 1 means "different"
     try:
         _load_plugins(args.plugin if "plugin" in args else [])
     except SpecError as err:
         print(err.render(), file=sys.stderr)
-        return 2 if fn is cmd_diff else 1  # for diff, 1 means "different"
+        return trouble
     try:
-        return fn(args)
+        with _import_roots(args):
+            code = fn(args)
+        sys.stdout.flush()  # a full disk or closed pipe shows up here, not at exit
+        return code
     except SpecError as err:
         print(err.render(), file=sys.stderr)
         return 1
@@ -332,7 +367,36 @@ def main(argv: list[str] | None = None) -> int:
         print("error: the spec is nested too deeply", file=sys.stderr)
         return 1
     except BrokenPipeError:
+        _silence_stdout()
         return 0
+    except OSError as err:  # writing the report itself failed (stdout on a full disk)
+        _silence_stdout()
+        print(f"error: cannot write the output: {err.strerror or err}", file=sys.stderr)
+        return trouble
+
+
+def _import_roots(args: argparse.Namespace) -> Any:
+    """The `--import-root` folders, checked, for every Loader the command makes."""
+    from contextlib import nullcontext
+
+    roots = getattr(args, "import_root", None)
+    if not roots:
+        return nullcontext()
+    from .files import check_root, extra_roots
+
+    return extra_roots([check_root(r) for r in roots])
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

@@ -80,6 +80,7 @@ class Graph:
     # to check the same network again with some of them changed (code generation uses it to
     # find which literals follow a parameter, so it can become a constructor argument).
     free_params: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # every spec file read to build it (outputs may never overwrite one)
     rebuild: Callable[[dict[str, Any]], Graph] | None = None
     _nx: nx.DiGraph[str] | None = None
 

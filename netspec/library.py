@@ -3,13 +3,19 @@
 load("resnet50")                      # a library network
 load("specs/unet.net:unet", num_classes=3)
 load("my.net", input=(3, 64, 64))
+load(Path("my.net"), params={"input": 3}, import_roots=["../shared"])
+
+A bare word (`resnet50`) always names a library network; a file is named by a path
+(`my.net`, `./resnet50`, `dir/x.net`) or an os.PathLike. Files are read and imports
+resolved by `files` (regular UTF-8 files inside the allowed roots only).
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -18,15 +24,20 @@ from pathlib import Path
 from typing import Any
 
 from . import ast as A
+from .arguments import check_input, network_args
 from .errors import SpecError, did_you_mean
 from .evaluate import BlockEntry, Evaluator, Limits, bind_params
+from .files import MAX_FILE_BYTES, ImportRoots, as_path, read_spec, real
 from .graph import Graph
 from .lint import lint
+from .names import check_block_names, check_names
 from .ops import Shape
-from .parse import MAX_FILE_BYTES, parse
+from .parse import parse
 from .values import Env, evaluate
 
 _NETWORK_RE = re.compile(r"^\s*network\s+([A-Za-z_]\w*)", re.MULTILINE)
+_BARE_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+Roots = Iterable[str | os.PathLike[str]]
 
 
 def library_dir() -> Path:
@@ -49,29 +60,33 @@ class LoadedFile:
 
 
 class Loader:
-    """Reads files once, follows imports, detects cycles."""
+    """Reads files once, follows imports (inside the allowed roots), detects cycles.
 
-    def __init__(self) -> None:
+    Args:
+        roots: where imports may lead; by default the folder of the first file loaded,
+            the library, and `import_roots`.
+        import_roots: more folders imports may read (`--import-root`).
+    """
+
+    def __init__(self, roots: ImportRoots | None = None, import_roots: Roots = ()) -> None:
         self.files: dict[Path, LoadedFile] = {}
         self.loading: list[Path] = []
+        self.roots = roots
+        self.import_roots = tuple(import_roots)
 
     def load(self, path: Path, span: A.Span | None = None) -> LoadedFile:
-        path = path.resolve()
+        path = real(path)
+        if self.roots is None:  # the spec named by the user: its folder is where its imports may read
+            self.roots = ImportRoots.make(path.parent, extra=self.import_roots)
         if path in self.files:
             return self.files[path]
         if path in self.loading:
             cycle = " -> ".join(p.name for p in [*self.loading[self.loading.index(path) :], path])
             raise SpecError(f"import cycle: {cycle}", span, hint="move the shared blocks into a file both import")
-        if not path.is_file():
-            raise SpecError(f"no such spec file: {_display(path)}", span)
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise SpecError(f"{_display(path)} is larger than {MAX_FILE_BYTES >> 20} MiB", span)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise SpecError(f"{_display(path)} is not UTF-8 text", span) from None
+        text = read_spec(path, span, MAX_FILE_BYTES)
         display = _display(path)
         module = parse(text, display)
+        check_block_names(module)
         self.loading.append(path)
         try:
             loaded = LoadedFile(path, module, Env())
@@ -93,8 +108,10 @@ class Loader:
         return loaded
 
     def _import(self, into: LoadedFile, imp: A.Import) -> None:
+        if self.roots is None:
+            self.roots = ImportRoots.make(into.path.parent, extra=self.import_roots)
         if imp.is_path:
-            target = into.path.parent / imp.target
+            target = self.roots.check(into.path.parent / imp.target, imp.span, imp.target)
         else:
             target = library_dir() / f"{imp.target}.net"
             if not target.is_file():
@@ -107,9 +124,10 @@ class Loader:
 
 
 def _display(path: Path) -> str:
+    """The file name spans carry: relative to the current folder when inside it."""
     try:
         return str(path.relative_to(Path.cwd()))
-    except ValueError:
+    except (ValueError, OSError):
         return str(path)
 
 
@@ -123,34 +141,45 @@ def library_index() -> dict[str, Path]:
     return index
 
 
-def resolve(spec: str) -> tuple[Path, str | None]:
-    """`resnet50`, `file.net` or `file.net:network` -> (file, network name or None)."""
+def resolve(spec: str | os.PathLike[str]) -> tuple[Path, str | None]:
+    """`resnet50`, `file.net`, `file.net:network` or a Path -> (file, network name or None).
+
+    A bare word names a library network, even when a file of that name is in the current
+    folder (`./resnet50` names the file); anything else is a path.
+    """
+    if isinstance(spec, os.PathLike):
+        return Path(as_path(spec)), None
+    spec = as_path(spec)
+    if _BARE_WORD.fullmatch(spec):
+        index = library_index()
+        if spec in index:
+            return index[spec], spec
+        hint = did_you_mean(spec, index) or "see 'netspec list' for the library"
+        if os.path.isfile(spec):
+            hint = f"a bare word names a library network; for the file, write ./{spec}"
+        raise SpecError(f"no network named '{spec}' in the library", None, hint=hint)
     file, sep, name = (
         spec.rpartition(":") if spec.count(":") and not re.match(r"^[A-Za-z]:\\", spec) else ("", "", spec)
     )
     if sep:
         return Path(file), name or None
-    if spec.endswith(".net") or "/" in spec or Path(spec).is_file():
-        return Path(spec), None
-    index = library_index()
-    if spec in index:
-        return index[spec], spec
-    raise SpecError(
-        f"no network or file named '{spec}'",
-        None,
-        hint=did_you_mean(spec, index) or "see 'netspec list' for the library",
-    )
+    return Path(spec), None
 
 
-def network_params(entry: A.NetworkDef | A.NetworkAlias, owner: LoadedFile) -> list[A.Param]:
+def network_params(
+    entry: A.NetworkDef | A.NetworkAlias, owner: LoadedFile, seen: tuple[str, ...] = ()
+) -> list[A.Param]:
     """The parameters a network (or alias) accepts, with defaults."""
     if isinstance(entry, A.NetworkDef):
         return list(entry.params)
+    if entry.name in seen:
+        raise SpecError(f"network alias cycle: {' -> '.join([*seen, entry.name])}", entry.span)
+    if len(seen) >= Limits.max_depth:
+        raise SpecError(f"network aliases nested deeper than {Limits.max_depth}", entry.span)
     target, tfile = _target(entry, owner)
-    bound = {k.name for k in entry.kwargs} | {
-        p.name for p, _ in zip(network_params(target, tfile), entry.args, strict=False)
-    }
-    return [p for p in network_params(target, tfile) if p.name not in bound]
+    params = network_params(target, tfile, (*seen, entry.name))
+    bound = {k.name for k in entry.kwargs} | {p.name for p, _ in zip(params, entry.args, strict=False)}
+    return [p for p in params if p.name not in bound]
 
 
 def _target(alias: A.NetworkAlias, owner: LoadedFile) -> tuple[A.NetworkDef | A.NetworkAlias, LoadedFile]:
@@ -212,18 +241,48 @@ def build(
     args = bind_params(entry.params, given, env, f"network '{name}'", entry.span)
     evaluator = Evaluator(owner.blocks, limits)
     graph = evaluator.run(name, entry.span.file, entry.body, env, args, input_shape, entry.span)
+    check_names(graph)
     graph.warnings = lint(graph)
     graph.free_params = free
     graph.rebuild = lambda changed: build(loaded, name, {**params, **changed}, input_shape, limits)
     return graph
 
 
-def load(spec: str, input: Shape | None = None, limits: Limits | None = None, **params: Any) -> Graph:
-    """Check a spec and return its Graph: `load("resnet50", num_classes=10)`."""
+def load(
+    spec: str | os.PathLike[str],
+    /,
+    *,
+    input: Shape | None = None,
+    limits: Limits | None = None,
+    import_roots: Roots = (),
+    params: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Graph:
+    """Check a spec and return its Graph: `load("resnet50", num_classes=10)`.
+
+    Args:
+        spec: a library name, a file (`my.net`, `./x`, a Path) or `file.net:network`.
+        input: the input shape, (C, H, W) or (C,), instead of the declared one.
+        limits: the evaluator's resource limits.
+        import_roots: more folders the spec's imports may read.
+        params, kwargs: network parameters; a parameter named like one of the options
+            above goes in `params` (`params={"input": 3}`).
+    """
+    shape = check_input(input)
+    values = network_args(params, kwargs, limits)
+    roots = [_root(r) for r in import_roots]
     with _no_gc():
         path, name = resolve(spec)
-        loaded = Loader().load(path)
-        return build(loaded, name, params, tuple(input) if input is not None else None, limits)
+        loader = Loader(import_roots=roots)
+        graph = build(loader.load(path), name, values, shape, limits)
+        graph.files = tuple(str(p) for p in loader.files)
+        return graph
+
+
+def _root(folder: str | os.PathLike[str]) -> Path:
+    from .files import check_root
+
+    return check_root(folder)
 
 
 @contextmanager
@@ -242,14 +301,24 @@ def _no_gc() -> Iterator[None]:
 def load_text(
     text: str,
     name: str | None = None,
+    *,
     file: str = "<string>",
     input: Shape | None = None,
     limits: Limits | None = None,
-    **params: Any,
+    import_roots: Roots = (),
+    params: Mapping[str, Any] | None = None,
+    **kwargs: Any,
 ) -> Graph:
-    """Check spec source text (imports resolve relative to the current directory)."""
-    loader = Loader()
+    """Check spec source text; imports resolve relative to, and stay inside, the current folder
+    (and `import_roots`). Arguments as `load`."""
+    if not isinstance(text, str):
+        raise SpecError(f"load_text expects the spec as a str, got {type(text).__name__}")
+    shape = check_input(input)
+    values = network_args(params, kwargs, limits)
+    file = as_path(file, "file")
+    loader = Loader(ImportRoots.make(Path.cwd(), extra=[_root(r) for r in import_roots]))
     module = parse(text, file)
+    check_block_names(module)
     loaded = LoadedFile(Path.cwd() / file, module, Env())
     for imp in module.imports:
         loader._import(loaded, imp)
@@ -259,4 +328,6 @@ def load_text(
         loaded.blocks[b.name] = BlockEntry(b, loaded.env)
     for n in module.networks:
         loaded.networks[n.name] = (n, loaded)
-    return build(loaded, name, params, tuple(input) if input is not None else None, limits)
+    graph = build(loaded, name, values, shape, limits)
+    graph.files = tuple(str(p) for p in loader.files)
+    return graph

@@ -27,9 +27,8 @@ from lark import Lark, Token, Transformer
 from . import ast as A
 from . import lex
 from .errors import SOURCES, SpecError, source_lines
+from .files import MAX_FILE_BYTES
 from .lex import Newlines, SharedScannerLexer, TooDeep
-
-MAX_FILE_BYTES = 4 << 20
 
 
 class _Body:

@@ -147,7 +147,7 @@ class Prober:
         from .library import Loader, resolve
 
         path, self.name = resolve(spec)
-        self.loaded = Loader().load(path)
+        self.loaded = Loader().load(path)  # --import-root folders come from files.EXTRA_ROOTS
         self.params = dict(params or {})
         self.windows: dict[Op, Window | None] = {}
         self.error: SpecError | None = None

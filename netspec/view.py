@@ -19,6 +19,7 @@ imported when a server starts (this module is imported by the command line).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -30,13 +31,16 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .errors import SpecError
+from .files import real
 from .graph import Graph
 from .ops import Shape
 
 POLL_SECONDS = 0.3
 
 
-def load_watched(spec: str, input: Shape | None = None, **params: Any) -> tuple[Graph, set[Path]]:
+def load_watched(
+    spec: str, input: Shape | None = None, params: dict[str, Any] | None = None, import_roots: tuple[Path, ...] = ()
+) -> tuple[Graph, set[Path]]:
     """Check a spec like `netspec.load`, and also return every file it read (itself and its imports).
 
     Raises SpecError; its `files` attribute then lists the files read before the error.
@@ -44,20 +48,20 @@ def load_watched(spec: str, input: Shape | None = None, **params: Any) -> tuple[
     from .library import Loader, build, resolve
 
     path, name = resolve(spec)
-    loader = Loader()
+    loader = Loader(import_roots=import_roots)
     try:
         loaded = loader.load(path)
-        return build(loaded, name, params, tuple(input) if input is not None else None), _files(loader, path)
+        return build(loaded, name, params or {}, tuple(input) if input is not None else None), _files(loader, path)
     except SpecError as err:
         files = _files(loader, path)
-        if err.span is not None and Path(err.span.file).is_file():
-            files.add(Path(err.span.file).resolve())
+        if err.span is not None and os.path.isfile(err.span.file):  # a file that failed to parse
+            files.add(real(err.span.file))
         err.files = files  # type: ignore[attr-defined]
         raise
 
 
 def _files(loader: Any, root: Path) -> set[Path]:
-    return {*loader.files, *loader.loading, root.resolve()}
+    return {*loader.files, *loader.loading, real(root)}
 
 
 class Watcher:
@@ -75,14 +79,17 @@ class Watcher:
         params: dict[str, Any] | None = None,
         depth: int | str | None = None,
     ) -> None:
+        from .files import EXTRA_ROOTS, shown
         from .library import resolve
 
         path, _ = resolve(spec)  # a name that is no file and no library network is an error now, not a page
-        if not path.is_file():
-            raise SpecError(f"no such spec file: {spec}", hint="netspec view watches an existing file")
+        if not os.path.isfile(path):
+            raise SpecError(f"no such spec file: {shown(path)}", hint="netspec view watches an existing file")
+
         self.spec = spec
         self.input = input
         self.params = params or {}
+        self.import_roots = EXTRA_ROOTS.get()  # --import-root: the watching thread does not inherit the context
         self.depth = depth
         self.lock = threading.Lock()
         self.version = 0
@@ -97,7 +104,7 @@ class Watcher:
         from netspec.compiler.to_html import page_data, resolve_depth
 
         try:
-            graph, files = load_watched(self.spec, self.input, **self.params)
+            graph, files = load_watched(self.spec, self.input, self.params, self.import_roots)
             data: dict[str, Any] | None = page_data(graph, resolve_depth(graph, self.depth))
             error = None
         except SpecError as err:

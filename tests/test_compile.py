@@ -55,9 +55,11 @@ def shapes_by_node(graph: netspec.Graph, model: torch.nn.Module, x: torch.Tensor
     seen: dict[str, tuple[int, ...]] = {}
     handles = []
     for path, nid in modules_of(graph, model).items():
+
         def hook(_m, _inp, out, nid=nid):
             if isinstance(out, torch.Tensor):  # a block with several outputs returns a tuple
                 seen[nid] = tuple(out.shape)
+
         handles.append(model.get_submodule(path).register_forward_hook(hook))
     try:
         model(x)
@@ -92,12 +94,15 @@ def test_forward_on_real_tensors_matches_shapes() -> None:
     assert seen == {nid: (1, *graph.nodes[nid].shape) for nid in modules_of(graph, model).values()}
 
 
-@pytest.mark.parametrize(("name", "builder", "kwargs"), [
-    ("resnet18", torchvision.models.resnet18, {}),
-    ("densenet121", torchvision.models.densenet121, {}),
-    ("efficientnet_b0", torchvision.models.efficientnet_b0, {}),
-    ("googlenet", torchvision.models.googlenet, {"aux_logits": False, "init_weights": True}),
-])
+@pytest.mark.parametrize(
+    ("name", "builder", "kwargs"),
+    [
+        ("resnet18", torchvision.models.resnet18, {}),
+        ("densenet121", torchvision.models.densenet121, {}),
+        ("efficientnet_b0", torchvision.models.efficientnet_b0, {}),
+        ("googlenet", torchvision.models.googlenet, {"aux_logits": False, "init_weights": True}),
+    ],
+)
 def test_same_seed_same_weights_as_torchvision(name: str, builder, kwargs: dict) -> None:
     """Construction order and the spec's init rules reproduce torchvision's random init exactly."""
     cls = module_class(netspec.load(name))
@@ -135,7 +140,7 @@ def test_init_rules_scope_and_overrides() -> None:
     assert torch.all(model.blk.a.weight == 3) and torch.all(model.blk.a.bias == 2)  # inner rule wins for weight only
     assert torch.all(model.blk.b.weight == 5) and torch.all(model.blk.b.bias == 1)  # the layer's own init wins
     assert torch.all(model.bn.weight == 0.5) and torch.all(model.bn.bias == 0)
-    bound = 1 / 100 ** 0.5  # fan_out of a (100, 48) weight
+    bound = 1 / 100**0.5  # fan_out of a (100, 48) weight
     assert model.fc.weight.abs().max() <= bound and model.fc.weight.abs().max() > 0.5 * bound
 
 
@@ -150,11 +155,14 @@ def test_library_init_rules() -> None:
     assert torch.all(se.layer1[0].bn1.weight == 1)
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ("network n() { input 3x8x8\n init conv weight=normal(sdt=1.0)\n conv 4 }", "has no argument 'sdt'"),
-    ('network n() { input 3x8x8\n init conv weight=kaiming_normal(mode="fan_up")\n conv 4 }', "must be one of"),
-    ("network n() { input 3x8x8\n init conv weight=normal(std=1e300)\n conv 4 }", "finite number"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("network n() { input 3x8x8\n init conv weight=normal(sdt=1.0)\n conv 4 }", "has no argument 'sdt'"),
+        ('network n() { input 3x8x8\n init conv weight=kaiming_normal(mode="fan_up")\n conv 4 }', "must be one of"),
+        ("network n() { input 3x8x8\n init conv weight=normal(std=1e300)\n conv 4 }", "finite number"),
+    ],
+)
 def test_bad_init_arguments_fail_at_check(spec: str, message: str) -> None:
     """Init schemes are validated when the spec is checked, so check accepts only what compile builds."""
     with pytest.raises(SpecError, match=message) as err:
@@ -162,16 +170,25 @@ def test_bad_init_arguments_fail_at_check(spec: str, message: str) -> None:
     assert err.value.span is not None and err.value.span.line == 2
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ("network n() { input 3x8x8\n conv 4 bias=false bias_init=zeros() }", "without a bias"),
-    ("network n() { input 3x8x8\n training: conv 4 }", "taken by torch.nn.Module"),
-    ("network n() { input 3x8x8\n forward: conv 4 }", "taken by torch.nn.Module"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("network n() { input 3x8x8\n conv 4 bias=false bias_init=zeros() }", "without a bias"),
+    ],
+)
 def test_compile_errors_are_spec_errors(spec: str, message: str) -> None:
     graph = netspec.load_text(spec)
     with pytest.raises(SpecError, match=message) as err:
         compile_graph(graph)
     assert err.value.span is not None
+
+
+@pytest.mark.parametrize("name", ["training", "forward", "state_dict", "to", "cuda"])
+def test_names_torch_modules_take_fail_at_check(name: str) -> None:
+    """`check` refuses the layer names `compile` cannot build (netspec.names), with the same error."""
+    with pytest.raises(SpecError, match="taken by torch.nn.Module") as err:
+        netspec.load_text(f"network n() {{ input 3x8x8\n {name}: conv 4 }}")
+    assert err.value.span is not None and err.value.span.line == 2
 
 
 OUTPUTS_SPEC = """

@@ -12,7 +12,6 @@ import xml.etree.ElementTree as ET
 from functools import cache
 from pathlib import Path
 
-import graphviz  # type: ignore[import-untyped]
 import pytest
 
 import netspec
@@ -116,8 +115,9 @@ def test_library_svg_matches_graph(name: str, depth: int | str) -> None:
     for title, el in svg["edge"].items():
         src, dst = title.split("->")
         label = " ".join(texts(el))
-        feeding = {fmt_shape(g.nodes[s].shape) for n in view.boxes[dst].members for s in ins[n]
-                   if view.box_of[s] == src}
+        feeding = {
+            fmt_shape(g.nodes[s].shape) for n in view.boxes[dst].members for s in ins[n] if view.box_of[s] == src
+        }
         if view.boxes[dst].kind == "output":
             feeding = {fmt_shape(g.nodes[g.outputs[view.boxes[dst].path]].shape)}
         shown = set(re.findall(r"\d+(?:x\d+)*", label.split(" x ", 1)[-1]))  # "6 x 32x56x56" -> 32x56x56
@@ -241,7 +241,11 @@ def test_unet_draws_as_a_u_left_to_right() -> None:
     assert ys[:5] == sorted(ys[:5]) and ys[4:] == sorted(ys[4:], reverse=True)  # down, then up: a U
     skips = [e for e in d.view.edges if e.skip]
     assert sorted((d.view.boxes[e.src].path, d.view.boxes[e.dst].path) for e in skips) == [
-        ("down1", "up1"), ("down2", "up2"), ("down3", "up3"), ("down4", "up4")]
+        ("down1", "up1"),
+        ("down2", "up2"),
+        ("down3", "up3"),
+        ("down4", "up4"),
+    ]
     for e in skips:
         assert 'stroke="#1f5fa8"' in ET.tostring(svg["edge"][f"{e.src}->{e.dst}"], encoding="unicode")
 
@@ -280,13 +284,13 @@ def test_title_names_network_input_params_and_macs() -> None:
 
 
 def test_any_text_renders_escaped() -> None:
-    text = '''
+    text = """
 block b(c, tag="") { conv c k=1 }
 network odd() {
   input 3x8x8
   x: b(4, tag="a<b>&c 'q' </TD> ]]> é")
 }
-'''
+"""
     g = netspec.load_text(text, "odd")
     svg = render(g, depth=0).pipe("svg")
     assert any("a<b>&c 'q' </TD> ]]> é" in t for t in texts(ET.fromstring(svg)))
@@ -312,8 +316,7 @@ def test_cli_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["render", "unet", "-o", str(out), "--depth", "full", "--rankdir", "LR"]) == 0
     assert "wrote" in capsys.readouterr().out
     assert len(parse_svg(out.read_bytes())["node"]) == len(graph("unet").nodes) + 1
-    assert main(["render", "resnet18", "-o", str(tmp_path / "r.svg"), "--depth", "0",
-                 "--set", "num_classes=10"]) == 0
+    assert main(["render", "resnet18", "-o", str(tmp_path / "r.svg"), "--depth", "0", "--set", "num_classes=10"]) == 0
     nodes = parse_svg((tmp_path / "r.svg").read_bytes())["node"]
     assert ["out", "10"] in [texts(el) for el in nodes.values()]  # the output box
     for bad in (["--depth", "deep"], ["--depth", "-1"]):
@@ -327,14 +330,15 @@ def test_cli_render(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 def test_failed_layout_leaves_old_file_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     out = tmp_path / "r.svg"
     out.write_text("old")
-
-    def broken(self: graphviz.Digraph, *args: object, **kw: object) -> bytes:
-        raise graphviz.CalledProcessError(1, "dot", stderr=b"Error: syntax error in line 1")
-
-    monkeypatch.setattr(graphviz.Digraph, "pipe", broken)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "dot"  # a `dot` that fails as a broken Graphviz would
+    fake.write_text("#!/bin/sh\necho 'Error: syntax error in line 1' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
     with pytest.raises(netspec.SpecError, match="Graphviz 'dot' failed: Error: syntax error in line 1"):
         render("resnet18").save(out)
-    assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.svg"]
+    assert out.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["bin", "r.svg"]
 
 
 def test_interrupted_write_leaves_old_file_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -344,8 +348,8 @@ def test_interrupted_write_leaves_old_file_alone(tmp_path: Path, monkeypatch: py
     def disk_full(src: object, dst: object) -> None:  # the data is written, the rename never happens
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("netspec.compiler.to_graphviz.os.replace", disk_full)
-    with pytest.raises(OSError):
+    monkeypatch.setattr("netspec.files.os.replace", disk_full)
+    with pytest.raises(netspec.SpecError, match="No space left on device"):
         render("resnet18").save(out)
     assert out.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["r.dot"]
 
