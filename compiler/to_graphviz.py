@@ -516,11 +516,14 @@ class Diagram:
 
         return render_html(self.view.graph, "full" if self.view.depth is None else self.view.depth, self.rankdir)
 
-    def _repr_html_(self) -> str:
+    def _repr_html_(self) -> str | None:
         """Jupyter shows the interactive page (in an iframe, so its scripts run); static viewers get the SVG."""
         from .to_html import iframe
 
-        return iframe(self.html())
+        try:
+            return iframe(self.html())
+        except SpecError:
+            return None  # too large for the page: Jupyter tries the SVG, then __repr__
 
     def _repr_svg_(self) -> str | None:
         if shutil.which("dot") is None:
@@ -558,13 +561,14 @@ def _precheck(g: Graph, depth: int | str | None) -> None:
 
 
 def _depth_advice(view: View) -> str:
-    """`use --depth N` with the deepest depth whose view stays within MAX_BOXES, or what to do instead."""
+    """What to draw instead of a view too large (or too slow) to lay out: a smaller `--depth N`
+    (the deepest whose view has at most MAX_BOXES boxes), or the page when none is smaller."""
     fits = deepest_within(view.graph, MAX_BOXES)
-    if fits is not None and view.depth is not None and fits >= view.depth:  # too many edges, not boxes
-        fits = view.depth - 1 if view.depth > 0 else None
-    if fits is None:
-        return "even depth 0 is too large to draw; write the interactive page instead (-o net.html)"
-    return f"use --depth {fits} (render(..., depth={fits}) in Python), which fits"
+    if fits is not None and view.depth is not None:
+        fits = min(fits, view.depth - 1)  # something smaller than what failed
+    if fits is None or fits < 0:
+        return "no smaller depth draws this network; write the interactive page instead (-o net.html)"
+    return f"use --depth {fits} (render(..., depth={fits}) in Python)"
 
 
 # ---------------------------------------------------------------- entry points

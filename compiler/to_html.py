@@ -28,13 +28,13 @@ skips (the `diagram_view` rule, on the visible boxes).
 from __future__ import annotations
 
 import html
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from netspec.errors import source_line
+from netspec.errors import SpecError, source_line
 from netspec.graph import Graph, Node, Scope
+from netspec.jsonout import dumps
 
 from .diagram_view import (
     Box,
@@ -64,6 +64,7 @@ from .to_graphviz import (
 ASSETS = Path(__file__).resolve().parent / "html"
 VENDOR = ("cytoscape.min.js", "cytoscape-dagre.min.js")
 CONTEXT_LINES = 2  # spec lines embedded above and below each line a box comes from
+MAX_PAGE_LAYERS = 20_000  # the page holds every layer; a browser lays out a few thousand boxes at a time
 
 
 # ---------------------------------------------------------------- the data
@@ -305,6 +306,11 @@ def page_data(g: Graph, depth: int | None) -> dict[str, Any]:
         `label` (lines), `tip` ([key, value] rows), `src` ([file, line, col]) and, for groups
         and runs, `children`; `edges` are `[src item, dst item, shape]` between layers.
     """
+    if len(g.nodes) > MAX_PAGE_LAYERS:
+        raise SpecError(
+            f"too large for the interactive page: {len(g.nodes):,} layers (at most {MAX_PAGE_LAYERS:,})",
+            hint="draw an image at a depth instead (-o net.svg --depth N), or summarize it (netspec summary)",
+        )
     d = _PageData(g)
     d.roots = d.walk(build_view(g, None).items, None, "")
     for level in range(max_depth(g) + 1):
@@ -337,7 +343,7 @@ def page_data(g: Graph, depth: int | None) -> dict[str, Any]:
 # ---------------------------------------------------------------- the page
 def _script_json(value: Any) -> str:
     """JSON that is safe inside <script>: no `</script>`, `<!--` or U+2028 can end or confuse it."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = dumps(value, separators=(",", ":"), ensure_ascii=False)
     return text.replace("<", "\\u003c").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 

@@ -7,7 +7,6 @@ and exits 1; nothing prints a Python traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import Any, TypedDict
 from .ast import Const, Param
 from .errors import SpecError, argument_error, source_line
 from .graph import Graph
+from .jsonout import dumps
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
@@ -91,7 +91,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             params = {p.name: _default_text(p) for p in network_params(entry, owner)}
             entries.append({"name": name, "file": path.name, "params": params})
     if args.json:
-        print(json.dumps(entries, indent=2))
+        print(dumps(entries, indent=2))
         return 0
     width = max(len(e["name"]) for e in entries) if entries else 0
     for e in entries:
@@ -168,7 +168,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     g = load_graph(args)
     sizes = _sizes(args, g)
     if args.json:
-        print(json.dumps({**as_json(g, args.depth), "input_sizes": sizes.as_json()}))
+        print(dumps({**as_json(g, args.depth), "input_sizes": sizes.as_json()}))
     else:
         print(table(g, args.depth))
         print(sizes.short())
@@ -207,7 +207,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print(err.render(), file=sys.stderr)
         return 2
     d = diff(ga, gb, args.a, args.b)
-    print(json.dumps(as_json(d), indent=2, allow_nan=False) if args.json else text(d))
+    print(dumps(as_json(d), indent=2) if args.json else text(d))
     return 0 if d.identical else 1
 
 

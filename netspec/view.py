@@ -18,7 +18,6 @@ imported when a server starts (this module is imported by the command line).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import threading
@@ -33,6 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 from .errors import SpecError
 from .files import real
 from .graph import Graph
+from .jsonout import dumps
 from .ops import Shape
 
 POLL_SECONDS = 0.3
@@ -211,7 +211,7 @@ def _handler(server: ViewServer) -> type[BaseHTTPRequestHandler]:
             elif url.path == "/state.json":
                 since = parse_qs(url.query).get("version", [""])[0]
                 state = server.watcher.state(int(since) if since.isdigit() else None)
-                self.reply(200, "application/json", json.dumps(state).encode("utf-8"))
+                self.reply(200, "application/json", dumps(state).encode("utf-8"))
             else:
                 self.reply(404, "text/plain; charset=utf-8", b"not found\n")
 
