@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 import graphviz  # type: ignore[import-untyped]
 
+from netspec.arguments import brief
 from netspec.errors import SpecError
 from netspec.files import check_output, shown, write_atomic
 from netspec.graph import Graph
@@ -576,12 +578,12 @@ def parse_depth(depth: int | str | None) -> int | str | None:
     """`None` (default), an int >= 0 or `"full"`; strings from the command line are converted."""
     if depth is None or depth == "full":
         return depth
-    if isinstance(depth, str) and depth.strip().isdigit():
+    if isinstance(depth, str) and re.fullmatch(r"[0-9]{1,4}", depth.strip()):  # ASCII digits: int() reads others
         return int(depth)
     if isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0:
-        return depth
+        return min(depth, 9999)  # deeper than any nesting the checker allows
     raise SpecError(
-        f"depth must be a number >= 0 or 'full', got {depth!r}",
+        f"depth must be a number >= 0 or 'full', got {brief(depth)}",
         hint="0 draws blocks as boxes; 'full' draws every layer",
     )
 

@@ -218,6 +218,12 @@ def check_output(path: str | os.PathLike[str], protect: Iterable[str | os.PathLi
             raise SpecError(
                 f"cannot write {shown(out)}: the folder {shown(parent)} {what}", hint="create the folder first"
             )
+        st = os.lstat(out) if os.path.lexists(out) else None
+        if st is not None and not (stat.S_ISREG(st.st_mode) or stat.S_ISLNK(st.st_mode)):
+            raise SpecError(
+                f"the output {shown(out)} is not a regular file (a device, pipe or socket)",
+                hint="name an ordinary file; it is replaced whole",
+            )
         if out.exists():
             for p in protect:
                 try:

@@ -270,7 +270,8 @@ def load(
     """
     shape = check_input(input)
     values = network_args(params, kwargs, limits)
-    roots = [_root(r) for r in import_roots]
+    roots = _roots(import_roots)
+    _check_limits(limits)
     with _no_gc():
         path, name = resolve(spec)
         loader = Loader(import_roots=roots)
@@ -279,10 +280,21 @@ def load(
         return graph
 
 
-def _root(folder: str | os.PathLike[str]) -> Path:
+def _roots(folders: Roots) -> list[Path]:
+    """`import_roots=`: folders (one str or Path is taken as a list of one), each an existing folder."""
     from .files import check_root
 
-    return check_root(folder)
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
+    try:
+        return [check_root(f) for f in folders]
+    except TypeError:
+        raise SpecError(f"import_roots must be a list of folders, got {type(folders).__name__}") from None
+
+
+def _check_limits(limits: Any) -> None:
+    if limits is not None and not isinstance(limits, Limits):
+        raise SpecError(f"limits must be a netspec Limits, got {type(limits).__name__}")
 
 
 @contextmanager
@@ -315,8 +327,9 @@ def load_text(
         raise SpecError(f"load_text expects the spec as a str, got {type(text).__name__}")
     shape = check_input(input)
     values = network_args(params, kwargs, limits)
+    _check_limits(limits)
     file = as_path(file, "file")
-    loader = Loader(ImportRoots.make(Path.cwd(), extra=[_root(r) for r in import_roots]))
+    loader = Loader(ImportRoots.make(Path.cwd(), extra=_roots(import_roots)))
     module = parse(text, file)
     check_block_names(module)
     loaded = LoadedFile(Path.cwd() / file, module, Env())

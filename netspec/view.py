@@ -19,6 +19,7 @@ imported when a server starts (this module is imported by the command line).
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -206,11 +207,16 @@ def _handler(server: ViewServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             url = urlsplit(self.path)
-            if url.path in ("/", "/index.html"):
+            port = server.httpd.server_address[1]
+            if self.headers.get("Host", "") not in (f"127.0.0.1:{port}", f"localhost:{port}"):
+                # A web page that points its own host name at 127.0.0.1 (DNS rebinding) must not read the spec.
+                self.reply(403, "text/plain; charset=utf-8", b"forbidden: open the page at 127.0.0.1\n")
+            elif url.path in ("/", "/index.html"):
                 self.reply(200, "text/html; charset=utf-8", server.page().encode("utf-8"))
             elif url.path == "/state.json":
                 since = parse_qs(url.query).get("version", [""])[0]
-                state = server.watcher.state(int(since) if since.isdigit() else None)
+                version = int(since) if re.fullmatch(r"[0-9]{1,18}", since) else None
+                state = server.watcher.state(version)
                 self.reply(200, "application/json", dumps(state).encode("utf-8"))
             else:
                 self.reply(404, "text/plain; charset=utf-8", b"not found\n")

@@ -717,3 +717,48 @@ def test_jupyter_display_is_bounded_too(monkeypatch: pytest.MonkeyPatch) -> None
     assert d._repr_html_() is None
     with pytest.raises(SpecError, match="too large for the interactive page"):
         d.html()
+
+
+def test_outputs_are_never_devices_and_replace_symlinks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "out.dot"
+    os.mkfifo(fifo)
+    code, _, err = cli(capsys, "render", "resnet18", "-o", str(fifo))
+    assert code == 1 and "not a regular file" in err
+    victim = write(tmp_path / "victim.txt", "keep")
+    link = tmp_path / "link.dot"
+    link.symlink_to(victim)  # a link planted where the output goes: the link is replaced, not its target
+    code, _, _ = cli(capsys, "render", "resnet18", "-o", str(link))
+    assert code == 0 and victim.read_text() == "keep" and not link.is_symlink()
+
+
+@pytest.mark.parametrize("depth", ["\u0663", "9" * 5000, "-1", "1e3"])
+def test_depth_arguments(depth: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "render", "resnet18", "--depth", depth, "-o", str(tmp_path / "r.dot"))
+    assert code == 1 and "depth must be a number" in err
+
+
+def test_view_answers_only_its_own_host(tmp_path: Path) -> None:
+    import urllib.error
+    import urllib.request
+
+    from netspec.view import ViewServer
+
+    spec = write(tmp_path / "n.net", NET)
+    with ViewServer(str(spec)) as server:
+        with urllib.request.urlopen(server.url + "state.json?version=" + "9" * 5000, timeout=10) as ok:
+            assert ok.status == 200
+        port = server.httpd.server_address[1]
+        request = urllib.request.Request(server.url + "state.json", headers={"Host": f"evil.example:{port}"})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(request, timeout=10)
+        assert e.value.code == 403
+        e.value.close()
+
+
+def test_api_option_types() -> None:
+    with pytest.raises(SpecError, match="limits must be"):
+        netspec.load("resnet18", limits={"max_nodes": 1})  # type: ignore[arg-type]
+    with pytest.raises(SpecError, match="is not a folder"):
+        netspec.load("resnet18", import_roots="no/such/folder")
+    with pytest.raises(SpecError, match="spec must be a str or a path"):
+        netspec.load(42)  # type: ignore[arg-type]
