@@ -652,6 +652,10 @@ def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None, prot
     out = check_output(args.output, (*graph.files, *protect))  # before any layout work
     if out.suffix.lower().lstrip(".") in ("svg", "png", "pdf"):
         _precheck(graph, args.depth)
+    elif out.suffix.lower() in (".html", ".htm"):
+        from .to_html import check_page_size
+
+        check_page_size(graph)
     diagram = Diagram(make_view(graph, args.depth), args.rankdir, highlight, getattr(args, "layout", "auto"))
     out = diagram.save(args.output, protect)
     view = diagram.view

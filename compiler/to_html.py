@@ -64,7 +64,7 @@ from .to_graphviz import (
 ASSETS = Path(__file__).resolve().parent / "html"
 VENDOR = ("cytoscape.min.js", "cytoscape-dagre.min.js")
 CONTEXT_LINES = 2  # spec lines embedded above and below each line a box comes from
-MAX_PAGE_LAYERS = 20_000  # the page holds every layer; a browser lays out a few thousand boxes at a time
+MAX_PAGE_LAYERS = 10_000  # the page holds every layer: ~2 KiB of data each, and the browser lays them out
 
 
 # ---------------------------------------------------------------- the data
@@ -306,11 +306,7 @@ def page_data(g: Graph, depth: int | None) -> dict[str, Any]:
         `label` (lines), `tip` ([key, value] rows), `src` ([file, line, col]) and, for groups
         and runs, `children`; `edges` are `[src item, dst item, shape]` between layers.
     """
-    if len(g.nodes) > MAX_PAGE_LAYERS:
-        raise SpecError(
-            f"too large for the interactive page: {len(g.nodes):,} layers (at most {MAX_PAGE_LAYERS:,})",
-            hint="draw an image at a depth instead (-o net.svg --depth N), or summarize it (netspec summary)",
-        )
+    check_page_size(g)
     d = _PageData(g)
     d.roots = d.walk(build_view(g, None).items, None, "")
     for level in range(max_depth(g) + 1):
@@ -338,6 +334,15 @@ def page_data(g: Graph, depth: int | None) -> dict[str, Any]:
         "sources": d.sources(),
         "colors": colors,
     }
+
+
+def check_page_size(g: Graph) -> None:
+    """Refuse a graph with more than MAX_PAGE_LAYERS layers (the page holds every one)."""
+    if len(g.nodes) > MAX_PAGE_LAYERS:
+        raise SpecError(
+            f"too large for the interactive page: {len(g.nodes):,} layers (at most {MAX_PAGE_LAYERS:,})",
+            hint="draw an image at a depth instead (-o net.svg --depth N), or summarize it (netspec summary)",
+        )
 
 
 # ---------------------------------------------------------------- the page
