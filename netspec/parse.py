@@ -543,6 +543,30 @@ _FORBIDDEN = re.compile(
 )
 
 
+_START = re.compile(r"(?:[ \t\f\r\n]|\\\r?\n|#[^\n]*)*")
+_FIRST_WORDS = ("import", "let", "block", "network")
+
+
+def _check_start(text: str, file: str) -> None:
+    """Refuse, without quoting it, a file whose first statement is not import, let, block or network.
+
+    Such a file is not a spec (`netspec check /etc/passwd`): its lines are never shown,
+    neither in this error nor in any later one.
+    """
+    blank = _START.match(text)  # blanks and comments: matches the empty string at least
+    pos = blank.end() if blank else 0
+    if pos == len(text):
+        return
+    word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", text[pos:])
+    if word is not None and word.group() in _FIRST_WORDS:
+        return
+    line = text.count("\n", 0, pos) + 1
+    raise SpecError(
+        f"{file} is not a netspec spec: line {line} does not start with import, let, block or network",
+        hint="a spec file holds imports, lets, blocks and networks (docs/language.md)",
+    )
+
+
 def _check_characters(text: str, file: str) -> None:
     """Refuse a control or invisible character anywhere in the text, at its line and column."""
     m = _FORBIDDEN.search(text)
@@ -604,9 +628,10 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     """
     if text.startswith("\ufeff"):  # a UTF-8 byte-order mark, as some editors write
         text = text[1:]
-    SOURCES[file] = text
     if len(text) > MAX_FILE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise SpecError(f"file is larger than {MAX_FILE_BYTES >> 20} MiB", A.Span(file, 1, 1, 1, 2))
+        raise SpecError(f"{file} is larger than {MAX_FILE_BYTES >> 20} MiB")
+    _check_start(text, file)
+    SOURCES[file] = text
     _check_characters(text, file)
     try:
         items = _run(text, file, "start")

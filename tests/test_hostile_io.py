@@ -762,3 +762,20 @@ def test_api_option_types() -> None:
         netspec.load("resnet18", import_roots="no/such/folder")
     with pytest.raises(SpecError, match="spec must be a str or a path"):
         netspec.load(42)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "TOKEN=hunter2\n",
+        "# settings\n\nTOKEN = 'hunter2'\n",
+        '{"token": "hunter2"}',
+        "root:x:0:0:hunter2:/root:/bin/sh\n",
+    ],
+)
+def test_a_file_that_is_no_spec_is_never_quoted(text: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, "check", str(write(tmp_path / "secrets", text)))
+    assert code == 1 and "is not a netspec spec" in err and "hunter2" not in err
+    with pytest.raises(SpecError) as e:
+        netspec.load_text(text)
+    assert "hunter2" not in e.value.render()
