@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, TypedDict
 
 from .ast import Const, Param
-from .errors import SpecError, argument_error, source_line
+from .errors import SpecError, argument_error, escape_controls, source_line
 from .graph import Graph
 from .jsonout import dumps
 
@@ -206,7 +206,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     except SpecError as err:
         print(err.render(), file=sys.stderr)
         return 2
-    d = diff(ga, gb, args.a, args.b)
+    d = diff(ga, gb, escape_controls(args.a, True), escape_controls(args.b, True))  # labels reach the terminal
     print(dumps(as_json(d), indent=2) if args.json else text(d))
     return 0 if d.identical else 1
 

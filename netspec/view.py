@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .errors import SpecError
+from .errors import SpecError, escape_controls
 from .files import real
 from .graph import Graph
 from .jsonout import dumps
@@ -259,7 +259,7 @@ def view_cli(
             f"cannot serve on 127.0.0.1:{port}: {err.strerror or err}",
             hint="pick another --port, or 0 for any free one",
         ) from None
-    print(f"netspec view: {spec} at {server.url} (redrawn when its files change; Ctrl-C stops)", flush=True)
+    print(f"netspec view: {escape_controls(spec, True)} at {server.url} (redrawn when its files change; Ctrl-C stops)", flush=True)
     server.report = _report
     _report(server.watcher)
     if open_browser:
