@@ -259,7 +259,8 @@ def view_cli(
             f"cannot serve on 127.0.0.1:{port}: {err.strerror or err}",
             hint="pick another --port, or 0 for any free one",
         ) from None
-    print(f"netspec view: {escape_controls(spec, True)} at {server.url} (redrawn when its files change; Ctrl-C stops)", flush=True)
+    shown = escape_controls(spec, True)
+    print(f"netspec view: {shown} at {server.url} (redrawn when its files change; Ctrl-C stops)", flush=True)
     server.report = _report
     _report(server.watcher)
     if open_browser:
