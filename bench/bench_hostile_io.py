@@ -27,6 +27,12 @@ sys.path[:0] = [str(HERE.parent), str(HERE.parent / "tests")]  # this checkout, 
 
 from test_hostile_io import chain_spec, fan_in_spec, fan_spec, nested_spec  # noqa: E402
 
+
+def residual_spec(n: int) -> str:
+    """n residual blocks in a row: at full depth 3n + 2 boxes (333: 1,001 boxes, at the cap)."""
+    return "block r(c) { residual { conv c k=3 p=1; relu } }\nnetwork res() {\n  input 8x8x8\n" + "  r(8)\n" * n + "}\n"
+
+
 # name, spec text, output suffix, extra arguments
 CASES: list[tuple[str, str, str, list[str]]] = [
     ("fan 140: svg, depth full", fan_spec(140), "svg", ["--depth", "full"]),
@@ -38,7 +44,8 @@ CASES: list[tuple[str, str, str, list[str]]] = [
     ("nested 13 (8,192 layers): html page", nested_spec(13), "html", []),
     ("nested 14: html page (refused)", nested_spec(14), "html", []),
     ("chain 2,000: svg, depth full (refused)", chain_spec(2000), "svg", ["--depth", "full"]),
-    ("chain 1,400: svg, depth full", chain_spec(1400), "svg", ["--depth", "full"]),
+    ("chain 990: svg, depth full", chain_spec(990), "svg", ["--depth", "full"]),
+    ("residual 332 (998 boxes): svg, depth full", residual_spec(332), "svg", ["--depth", "full"]),
 ]
 
 

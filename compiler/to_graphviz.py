@@ -66,8 +66,8 @@ LAYOUTS = ("auto", "chain")
 # edges is refused (with the depth that fits); at most MAX_CROSSING long edges pass any rank
 # (the rest are drawn as `@source` stubs beside their reader: a value read by 140 layers in
 # a row kept dot busy for over ten minutes); and dot itself is stopped after DOT_TIMEOUT.
-MAX_BOXES = 1500
-MAX_EDGES = 3000
+MAX_BOXES = 1000
+MAX_EDGES = 2000
 MAX_CROSSING = 12
 DOT_TIMEOUT = 60.0
 INSTALL_HINT = (
