@@ -1,4 +1,4 @@
-"""The `netspec` command: list, ops, check, summary, compile, render, diff, view.
+"""The `netspec` command: list, ops, check, summary, compile, render, diff, view, fmt.
 
 Every user mistake prints a SpecError (file:line:col, source line, caret, hint)
 and exits 1; nothing prints a Python traceback.
@@ -212,6 +212,26 @@ def cmd_view(args: argparse.Namespace) -> int:
     )
 
 
+# ---- fmt (netspec/fmt_spec.py)
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from .fmt_spec import fmt_cli
+
+    return fmt_cli(args)
+
+
+def _fmt_parser(sub: Any) -> None:
+    p = sub.add_parser("fmt", help="lay out .net files the canonical way (comments kept); --check for CI")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a .net file, a folder of them, or - for stdin -> stdout")
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; list the files that would change; exit 1 if any"
+    )
+    p.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
+    p.set_defaults(fn=cmd_fmt)
+
+
+# ---- end fmt
+
+
 def _spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="a library name (resnet50), a file (my.net) or file.net:network")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a network parameter")
@@ -298,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="default: any free port")
     p.add_argument("--no-open", action="store_true", help="do not open a browser")
     p.set_defaults(fn=cmd_view)
+
+    _fmt_parser(sub)
     return parser
 
 
