@@ -15,8 +15,9 @@ text between them (blanks, newlines, comments), and decides only the whitespace:
   (`k=3`, `stride=1`), as in Python; operators are spaced, except inside an op's
   keyword argument (`k=2*r`, where a space would read as the next argument) and
   `**` between simple operands (`2**s`, as black does);
-- extra spaces that align columns are kept: after `( [ , ;` and a label's `:`,
-  and before a comment (at least two there);
+- extra spaces that align columns are kept: after `,` `;` and `:`, after `(` and
+  `[` before a number (a right-aligned table), and before a comment (at least two
+  there);
 - line breaks stay where they are; blank lines are at most two at the top level
   and one inside braces or brackets, none at the start of a body or before its
   closing brace, none at the start or end of the file; a `;` that separates
@@ -61,7 +62,7 @@ _CLOSERS = frozenset(_OPENERS.values())
 _CALL_RULES = frozenset(("block_def", "network_def", "network_alias", "residual", "block_call", "func_call"))
 _UNTIGHT_RULES = frozenset(("paren", "list_", "tuple_", "listcomp", "func_call", "args"))
 _SIMPLE_RULES = frozenset(("name", "int_", "float_", "in_"))
-_ALIGN_AFTER = frozenset(("(", "[", ",", ";"))
+_ALIGN_AFTER = frozenset((",", ";", ":"))
 _GAP = re.compile(r"(?P<nl>\r?\n)|(?P<ws>[ \t\f]+)|(?P<comment>#[^\n]*)|(?P<bs>\\\r?\n)")
 
 
@@ -287,7 +288,7 @@ class _Layout:
         if closer:
             return top.close
         if self.cont and top.opener == "{":
-            return top.inner + CONTINUATION - INDENT
+            return top.inner + CONTINUATION
         return top.inner
 
     # ------------------------------------------------------------ pieces
@@ -304,7 +305,7 @@ class _Layout:
         if not self.stack:
             return 0
         top = self.stack[-1]
-        return top.inner + (CONTINUATION - INDENT if self.cont and top.opener == "{" else 0)
+        return top.inner + (CONTINUATION if self.cont and top.opener == "{" else 0)
 
     def _token(self, tok: _Tok, spaces: str, i: int) -> None:
         closer = tok.text in _CLOSERS
@@ -313,7 +314,7 @@ class _Layout:
             space = 0
         else:
             space = _space(self.prev, tok)
-            if self.prev is not None and self.prev.text in _ALIGN_AFTER | {":"} and spaces.strip(" ") == "":
+            if _aligns(self.prev, tok) and spaces.strip(" ") == "":
                 space = max(space, len(spaces))  # a column the author lined up
         self._append(tok.text, space)
         self.prev = self.last = tok
@@ -340,6 +341,20 @@ class _Layout:
 def _breaks(gap: str) -> bool:
     """Whether the text between two tokens ends a line (a newline, a comment or a `\\`)."""
     return "\n" in gap or "#" in gap
+
+
+def _aligns(prev: _Tok | None, tok: _Tok) -> bool:
+    """Whether extra spaces between these tokens may line up a column (and so are kept).
+
+    After `,` `;` and a label's `:` they may; after `(` and a list's `[` only before a
+    number, which a table right-aligns (`inception( 128,`); elsewhere they are sloppiness.
+    """
+    if prev is None:
+        return False
+    if prev.text in _ALIGN_AFTER:
+        return True
+    opens_row = prev.text == "(" or (prev.text == "[" and not prev.glue_before)  # not an index
+    return opens_row and (tok.type in ("INT", "FLOAT") or tok.text in ("-", "+"))
 
 
 def _space(prev: _Tok | None, tok: _Tok) -> int:
