@@ -63,6 +63,7 @@ _CALL_RULES = frozenset(("block_def", "network_def", "network_alias", "residual"
 _UNTIGHT_RULES = frozenset(("paren", "list_", "tuple_", "listcomp", "func_call", "args"))
 _SIMPLE_RULES = frozenset(("name", "int_", "float_", "in_"))
 _ALIGN_AFTER = frozenset((",", ";", ":"))
+_BACKSLASH_NL = re.compile(r"\\\r?\n")
 _GAP = re.compile(r"(?P<nl>\r?\n)|(?P<ws>[ \t\f]+)|(?P<comment>#[^\n]*)|(?P<bs>\\\r?\n)")
 
 
@@ -238,10 +239,11 @@ class _Layout:
                 self.newlines += 1
             elif kind == "comment":
                 self._comment(m.group().rstrip(), spaces)
-            else:  # `\` newline: the statement goes on
+            elif self.cur is not None:  # `\` newline: the statement goes on
                 self._append("\\", 1)
                 self._end_line()
                 self.cont = True
+            # (a `\` alone on a line joins nothing to nothing: it goes)
             spaces = ""
         if at != len(gap):
             raise AssertionError(f"unexpected text between tokens: {gap[at:]!r}")
@@ -339,8 +341,8 @@ class _Layout:
 
 
 def _breaks(gap: str) -> bool:
-    """Whether the text between two tokens ends a line (a newline, a comment or a `\\`)."""
-    return "\n" in gap or "#" in gap
+    """Whether the text between two tokens ends a line: a newline or a comment, not a `\\` newline."""
+    return "#" in gap or "\n" in _BACKSLASH_NL.sub("", gap)
 
 
 def _aligns(prev: _Tok | None, tok: _Tok) -> bool:

@@ -225,9 +225,9 @@ CASES = {
         "block b() {\r\n\trelu   \r\n\tbn\t}",
         "block b() {\n  relu\n  bn }\n",
     ),
-    "a backslash continuation is kept": (
-        "block b() {\n  conv 8 \\\n k=3\n}\n",
-        "block b() {\n  conv 8 \\\n      k=3\n}\n",
+    "a backslash continuation is kept (and the `;` before one); one alone on a line goes": (
+        "block b() {\n  conv 8 \\\n k=3; \\\nrelu\n\\\n  bn\n}\n",
+        "block b() {\n  conv 8 \\\n      k=3; \\\n      relu\n  bn\n}\n",
     ),
     "empty body, empty file, a file of comments": ("block b() {   }\n", "block b() {}\n"),
     "empty file": ("\n\n", ""),
@@ -284,11 +284,11 @@ def _outcome(text: str, name: str) -> Any:
 
 
 def _space_in(draw: st.DrawFn, template: str, newline_ok: bool = False) -> str:
-    """Fill a template: `_` one or more spaces, `~` any spaces, `%` spaces or (in brackets) a line break."""
+    """Fill a template: `_` spaces (or `\\` newline), `~` any spaces, `%` spaces or (in brackets) a line break."""
     out = []
     for ch in template:
         if ch == "_":
-            out.append(" " * draw(st.integers(1, 3)))
+            out.append(draw(st.sampled_from([" ", "  ", "   ", " \\\n  "])))
         elif ch == "~":
             out.append(" " * draw(st.integers(0, 2)))
         elif ch == "%":
@@ -328,7 +328,7 @@ def layouts(draw: st.DrawFn) -> str:
         template = draw(st.sampled_from(LAYERS)).replace("{c}", str(draw(st.sampled_from([4, 8]))))
         template = template.replace("{n}", str(n))
         parts.append(" " * draw(st.integers(0, 6)) + _space_in(draw, template))
-        parts.append(draw(st.sampled_from(["\n", "\n\n\n", ";", " ; ", "  # note\n", "\n  # own line\n"])))
+        parts.append(draw(st.sampled_from(["\n", "\n\n\n", ";", " ; ", "; \\\n", "  # note\n", "\n  # own line\n"])))
     parts.append(draw(st.sampled_from(["}", "\n}", "  }\n", "\n\n}\n\n"])))
     return "".join(parts)
 
