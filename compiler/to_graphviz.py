@@ -400,10 +400,10 @@ class Diagram:
             ) from None
         return data
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write `.svg`, `.png`, `.pdf` or `.dot` (by suffix), whole or not at all."""
+    def save(self, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
+        """Write `.svg`, `.png`, `.pdf`, `.dot` or `.html` (`fmt`, else by suffix), whole or not at all."""
         out = Path(path)
-        fmt = out.suffix.lower().lstrip(".")
+        fmt = fmt or out.suffix.lower().lstrip(".")
         if fmt == "gv":
             fmt = "dot"
         if fmt in ("html", "htm"):
@@ -527,7 +527,13 @@ def render(
 def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None) -> int:
     """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR] [--layout auto|chain] [--diff BASE]`."""
     diagram = Diagram(make_view(graph, args.depth), args.rankdir, highlight, getattr(args, "layout", "auto"))
-    out = diagram.save(args.output)
+    fmt = getattr(args, "format", None)
+    if args.output == "-":  # text formats only (the command line refuses png and pdf)
+        fmt = fmt or "dot"
+        text = diagram.html() if fmt == "html" else diagram.source if fmt == "dot" else diagram.pipe(fmt).decode()
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    out = diagram.save(args.output, fmt)
     view = diagram.view
     depth = "full" if view.depth is None else view.depth
     print(f"wrote {out}: {len(view.boxes)} boxes, {len(view.edges)} edges (depth {depth})")
@@ -537,7 +543,7 @@ def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None) -> i
             f"diff against {highlight.baseline}: {marks.count('added')} boxes new, "
             f"{marks.count('changed')} changed, {len(highlight.removed)} layers removed"
         )
-    if out.suffix.lower() in (".dot", ".gv") and shutil.which("dot") is None:
+    if (fmt or out.suffix.lower().lstrip(".")) in ("dot", "gv") and shutil.which("dot") is None:
         hint = INSTALL_HINT.format(fmt="svg", dot=out, image=out.with_suffix(".svg"))
         print(f"note: the Graphviz 'dot' program is not installed; to get an image, {hint}", file=sys.stderr)
     return 0

@@ -40,10 +40,10 @@ class LintWarning:
     hint: str | None = None
     notes: list[str] = field(default_factory=list)
 
-    def render(self) -> str:
+    def render(self, color: bool = False) -> str:
         """Format as `file:line:col: warning: ... [code]` with the source line and a caret."""
         return render_diagnostic(
-            "warning", f"{self.message} [{self.code}]", self.span, self.path, self.notes, self.hint
+            "warning", f"{self.message} [{self.code}]", self.span, self.path, self.notes, self.hint, color
         )
 
     def __str__(self) -> str:
