@@ -290,11 +290,12 @@ def cmd_view(args: argparse.Namespace) -> int:
     )
 
 
-def _spec_args(p: argparse.ArgumentParser) -> None:
+def _spec_args(p: argparse.ArgumentParser, strict: bool = True) -> None:
     p.add_argument("spec", help="a library name (resnet50), a file (my.net) or file.net:network")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a network parameter")
     p.add_argument("--input", metavar="CxHxW", help="override the input shape, e.g. 3x512x512")
-    p.add_argument("--strict", action="store_true", help="treat lint warnings as errors (exit 1)")
+    if strict:
+        p.add_argument("--strict", action="store_true", help="treat lint warnings as errors (exit 1)")
     _plugin_arg(p)
 
 
@@ -385,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_diff)
 
     p = sub.add_parser("view", help="serve the interactive diagram on localhost, redrawn when the spec is saved")
-    _spec_args(p)
+    _spec_args(p, strict=False)  # a live page shows warnings and errors as they come
     p.add_argument("--depth", default=None, help="the level shown first: 0 = blocks as boxes; 'full' opens everything")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
     p.add_argument("--port", type=int, default=0, help="default: any free port")
