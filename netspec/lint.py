@@ -80,13 +80,13 @@ def _checkerboard(graph: Graph) -> list[LintWarning]:
 
 def _conv_bias_bn(graph: Graph) -> list[LintWarning]:
     """A conv bias that feeds only batch norms is removed again by their mean subtraction."""
-    consumers = _consumers(graph)
+    consumers = graph.consumers()
     outputs = set(graph.outputs.values())
     out = []
     for n in graph.layers():
         if n.kind not in _CONVS or not n.op.bias:  # type: ignore[attr-defined]
             continue
-        users = consumers.get(n.id, [])
+        users = consumers[n.id]
         if users and n.id not in outputs and all(graph.nodes[u].kind == "bn" for u in users):
             out.append(LintWarning(
                 "conv-bias-bn", f"{n.kind} has a bias but batch norm follows", n.span, n.id,
@@ -129,14 +129,6 @@ def _plain_chain(graph: Graph) -> list[LintWarning]:
 # ---------------------------------------------------------------- helpers
 
 
-def _consumers(graph: Graph) -> dict[str, list[str]]:
-    users: dict[str, list[str]] = {}
-    for n in graph.nodes.values():
-        for i in n.inputs:
-            users.setdefault(i, []).append(n.id)
-    return users
-
-
 def _dedupe(found: list[LintWarning]) -> list[LintWarning]:
     """One warning per code and source position (a block's line is flagged once, not per use)."""
     first: dict[tuple[str, Span | None], LintWarning] = {}
@@ -154,12 +146,8 @@ def _dedupe(found: list[LintWarning]) -> list[LintWarning]:
 def _silenced(graph: Graph, w: LintWarning) -> bool:
     """Whether an ignore comment on the flagged line, an enclosing scope's line or the network line covers w."""
     spans = [w.span]
-    if w.path:
-        parts = w.path.split(".")
-        spans += [graph.scopes[p].span for p in (".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
-                  if p in graph.scopes]
-    if "" in graph.scopes:
-        spans.append(graph.scopes[""].span)
+    scopes = graph.enclosing_scopes(w.path) if w.path else [""]
+    spans += [graph.scopes[p].span for p in scopes if p in graph.scopes]
     return any(w.code in codes for codes in (_ignored(s) for s in spans if s is not None))
 
 
