@@ -19,6 +19,7 @@ from .graph import Graph
 def _parse_set(items: list[str]) -> dict[str, Any]:
     """`--set num_classes=10 --set block="basic"` -> values, read by our expression parser."""
     from .ast import Span
+    from .limits import LimitError
     from .parse import _parse_expr
     from .values import Env, evaluate
 
@@ -30,6 +31,8 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         span = Span("<--set>", 1, 1, 1, len(text) + 1)
         try:
             out[name] = evaluate(_parse_expr(text, span), Env())
+        except LimitError:
+            raise
         except SpecError:
             out[name] = text  # a bare word is a string
     return out
@@ -113,7 +116,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .ops import fmt_shape
+    from .fmt import fmt_shape
 
     g = load_graph(args)
     for w in g.warnings:
@@ -125,11 +128,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .summary import as_json, table
+    from .summary import table, to_json
 
     g = load_graph(args)
     if args.json:
-        print(json.dumps(as_json(g, args.depth)))
+        print(to_json(g, args.depth))
     else:
         print(table(g, args.depth))
     return 0
