@@ -26,7 +26,7 @@ from .graph import Graph, InitRule, Node, Scope
 from .limits import LimitError, Limits, Meter, recursion_room
 from .ops import OPS, Init, Op, ParamOp, Shape, ShapeError
 from .ops.merge import MergeMismatch
-from .values import Env, Tensor, admit, bind_targets, evaluate, iterate, show, truth, type_name, typed_key
+from .values import Env, Tensor, admit, bind_targets, evaluate, iterate, near, show, truth, type_name, typed_key
 
 _IDENT = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -161,17 +161,16 @@ class Evaluator:
             meter.work += 1
             if meter.work > meter.max_work:
                 meter.spend(0, s.span)
-            kind = type(s)
-            if kind is A.LayerStmt:
+            if isinstance(s, A.LayerStmt):
                 yield step
-            elif kind is A.Let:
-                e.vars[s.name] = evaluate(s.value, e)  # type: ignore[attr-defined]
-            elif kind is A.For:
-                stack.append(self._for(s, e))  # type: ignore[arg-type]
-            elif kind is A.Repeat:
-                stack.append(self._repeat(s, e))  # type: ignore[arg-type]
-            elif kind is A.If:
-                branch = s.then if truth(evaluate(s.cond, e), s.cond.span) else s.other  # type: ignore[attr-defined]
+            elif isinstance(s, A.Let):
+                e.vars[s.name] = evaluate(s.value, e)
+            elif isinstance(s, A.For):
+                stack.append(self._for(s, e))
+            elif isinstance(s, A.Repeat):
+                stack.append(self._repeat(s, e))
+            elif isinstance(s, A.If):
+                branch = s.then if truth(evaluate(s.cond, e), s.cond.span) else s.other
                 stack.append(zip(branch, repeat(e.child())))
             else:
                 yield step
@@ -309,7 +308,7 @@ class Evaluator:
                 return self._block(t, frame, env, cur, name)
             if t.name in OPS:
                 return self._op(t, frame, env, cur, name)
-            hint = did_you_mean(t.name, [*OPS, *self.blocks])
+            hint = did_you_mean(t.name, near(t.name, [*OPS, *self.blocks]))
             alike = difflib.get_close_matches(t.name.lower(), SYNONYMS, n=1, cutoff=0.75)
             if alike and (hint is None or t.name.lower() in SYNONYMS):
                 hint = f"did you mean '{SYNONYMS[alike[0]]}'?"
@@ -385,10 +384,10 @@ class Evaluator:
                     return g.scopes[full].output  # type: ignore[return-value]
                 inside = [p[len(f.child_id(head)) + 1:] for p in [*g.scopes, *g.nodes]
                           if p.startswith(f.child_id(head) + ".")]
-                raise SpecError(f"'{head}' has no part '{rest}'", span, hint=did_you_mean(rest, inside))
+                raise SpecError(f"'{head}' has no part '{rest}'", span, hint=did_you_mean(rest, near(rest, inside)))
             f = f.parent
         visible = self._visible_names(frame)
-        raise SpecError(f"undefined reference '@{path}'", span, hint=did_you_mean(head, visible)
+        raise SpecError(f"undefined reference '@{path}'", span, hint=did_you_mean(head, near(head, visible))
                         or "refer to a named layer defined earlier in this block or network")
 
     def _visible_names(self, frame: Frame) -> list[str]:

@@ -58,7 +58,7 @@ WHAT = {
     "max_scopes": "scopes (block calls, named sequences) and init rules",
     "max_edges": "layer inputs, summed over all layers (a dense block's concats grow quadratically)",
     "max_depth": "nested bodies: block calls, sequences, branches, residual and dense bodies",
-    "max_expr_depth": "nested sub-expressions in one expression",
+    "max_expr_depth": "nested sub-expressions in one expression, and lists nested in a list value",
     "max_list": "items in one list value, the items of nested lists included",
     "max_str": "characters in one string",
     "max_int": "magnitude of an integer",
@@ -126,25 +126,29 @@ class Meter:
         raise LimitError("max_int", f"an integer of about {digits:,.0f} digits is larger than "
                          f"{self.limits.max_int:,}", span)
 
-    def items(self, v: Any, span: Span | None, cap: int | None = None) -> int:
+    def items(self, v: Any, span: Span | None, cap: int | None = None, depth: int = 1) -> int:
         """Items in a list value, nested lists' items included: `[[1, 2], [3]]` has 5.
 
         Walks at most `cap` (default max_list) items, charging the walk as work, and
         returns cap + 1 as soon as the count passes cap, so a shared structure such as
-        `[[0] * 1000] * 1000` costs no more than the cap to measure.
+        `[[0] * 1000] * 1000` costs no more than the cap to measure. `depth` is how deep
+        v sits in the list being built; lists nested deeper than max_expr_depth are
+        refused (comparing, hashing or printing them would recurse that deep).
         """
         if type(v) is not tuple:
             return 0
         cap = self.limits.max_list if cap is None else cap
         total = 0
-        stack = [v]
+        stack = [(v, depth)]
         while stack:
-            t = stack.pop()
+            t, d = stack.pop()
+            if d > self.max_expr_depth:
+                raise LimitError("max_expr_depth", f"lists nested deeper than {self.max_expr_depth}", span)
             total += len(t)
             if total > cap:
                 self.spend(cap, span)
                 return cap + 1
-            stack.extend(x for x in t if type(x) is tuple)
+            stack.extend((x, d + 1) for x in t if type(x) is tuple)
         self.spend(total, span)
         return total
 

@@ -80,7 +80,7 @@ class Env:
             if name in env.vars:
                 return env.vars[name]
             env = env.parent
-        hint = did_you_mean(name, self.names())
+        hint = did_you_mean(name, near(name, self.names()))
         if hint is None and name in FUNCTIONS:
             hint = f"'{name}' is a function: call it as {name}(...)"
         raise SpecError(f"undefined name '{name}'", span, hint=hint)
@@ -101,6 +101,23 @@ class Env:
             out.update(env.vars)
             env = env.parent
         return out
+
+
+def near(word: str, names: Iterable[str], keep: int = 1000) -> list[str]:
+    """The names worth comparing with `word` for a "did you mean" hint, at most `keep` of them.
+
+    difflib compares every candidate (~35 us each), so a spec with 100,000 names would
+    take seconds to report one typo. A name more than 7/3 times longer or shorter than
+    the word cannot reach did_you_mean's similarity cutoff of 0.6, so it is skipped.
+    """
+    n = len(word)
+    out = []
+    for name in names:
+        if 3 * len(name) <= 7 * n and 3 * n <= 7 * len(name):
+            out.append(name)
+            if len(out) >= keep:
+                break
+    return out
 
 
 def type_name(v: Any) -> str:
@@ -140,21 +157,25 @@ def admit(v: Any, meter: Meter, span: A.Span | None) -> Any:
     if isinstance(v, numbers.Real):
         return _finite(float(v), span)
     if isinstance(v, (list, tuple)):
-        meter.need_list(_outside_items(v, meter.limits.max_list), span)
+        meter.need_list(_outside_items(v, meter, span), span)
         return tuple(admit(x, meter, span) for x in v)
     raise SpecError(f"a {type(v).__name__} is not a spec value", span,
                     hint="pass ints, floats, bools, strings, none or lists of them")
 
 
-def _outside_items(v: list[Any] | tuple[Any, ...], cap: int) -> int:
-    """Items of a Python list or tuple, nested ones included, counting no further than cap + 1."""
+def _outside_items(v: list[Any] | tuple[Any, ...], meter: Meter, span: A.Span | None) -> int:
+    """Items of a Python list or tuple, nested ones included, counting no further than max_list + 1."""
+    cap, deepest = meter.limits.max_list, meter.limits.max_expr_depth
     total = 0
-    stack = [v]
+    stack = [(v, 1)]
     while stack:
-        total += len(stack[-1])
+        t, depth = stack.pop()
+        if depth > deepest:
+            raise LimitError("max_expr_depth", f"lists nested deeper than {deepest}", span)
+        total += len(t)
         if total > cap:
             return cap + 1
-        stack.extend(x for x in stack.pop() if isinstance(x, (list, tuple)))
+        stack.extend((x, depth + 1) for x in t if isinstance(x, (list, tuple)))
     return total
 
 
@@ -322,7 +343,7 @@ def _items_of(values: Iterable[Any], m: Meter, span: A.Span, total: int = 0) -> 
     for v in values:
         total += 1
         if type(v) is tuple:
-            total += m.items(v, span, cap - total)
+            total += m.items(v, span, cap - total, depth=2)
         if total > cap:
             break
     return total
