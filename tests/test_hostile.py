@@ -118,6 +118,13 @@ def _imports(depth: int) -> Callable[[], Any]:
     return run
 
 
+def _nested(depth: int) -> list[Any]:
+    x: list[Any] = []
+    for _ in range(depth):
+        x = [x]
+    return x
+
+
 LOTS_OF_LETS = "\n".join(f"let v{i} = {i}" for i in range(5000))
 
 CASES = [
@@ -155,8 +162,8 @@ CASES = [
     Case("empty_block_calls_in_loops", text("for i in range(1000) { for j in range(1000) { e() } }",
                                             head="block e() { }"), "max_scopes", heavy=True),
     # ------------------------------------------------ graph size: nodes, scopes, edges
-    Case("dense_thousands_of_layers", text("dense { for i in range(3000) { conv 1 k=1 } }"), "max_edges"),
-    Case("dense_doubling_channels", text("dense { repeat 3000 { relu } }"), "max_edges"),
+    Case("dense_thousands_of_layers", text("dense { for i in range(3000) { conv 1 k=1 } }"), "max_edges", heavy=True),
+    Case("dense_doubling_channels", text("dense { repeat 3000 { relu } }"), "max_edges", heavy=True),
     Case("nodes_million", text("repeat 1000 { repeat 1000 { relu } }"), "max_nodes", heavy=True),
     Case("init_rules_flood", text("repeat 1000 { repeat 1000 { init conv weight=zeros() } }"), "max_scopes",
          heavy=True),
@@ -177,10 +184,13 @@ CASES = [
     Case("loops_nested_in_many_blocks",
          text("b0()", head="\n".join(f"block b{i}() {{ {'if true { ' * 50}b{i + 1}(){' }' * 50} }}" for i in range(40))
               + "\nblock b40() { relu }"), None),
+    Case("list_nesting_via_lets", text("let a0 = [0]\n" + "\n".join(f"let a{i + 1} = [a{i}]" for i in range(500))),
+         "max_expr_depth"),
     Case("import_chain", _imports(40), "max_import_depth"),
     # ------------------------------------------------ numbers and values from outside the language
     Case("api_huge_int", text("conv w", w=10**100000), "max_int"),
     Case("api_shared_nested_list", text("relu", w=[[0] * 100000] * 100000), "max_list"),
+    Case("api_deeply_nested_list", lambda: text("relu", w=_nested(100_000))(), "max_expr_depth"),
     Case("api_object", text("relu", w=object()), error="not a spec value"),
     Case("api_input_shape", text("relu", input=(10**100, 1, 1)), error="input shape"),
     Case("cli_set_huge_int", cli("check", "resnet18", "--set", "num_classes=" + "9" * 29), "max_int"),
@@ -194,6 +204,7 @@ CASES = [
     Case("alias_cycle", raw("network a = b()\nnetwork b = a()\n", name="a"), error="alias cycle"),
     Case("summary_json_is_strict", _summary_json_is_strict, None),
     Case("many_names_in_scope", text("repeat 5000 { conv out k=1 }", head=LOTS_OF_LETS + "\nlet out = 3"), None),
+    Case("typo_among_many_names", text("conv v4999 + vv4998 k=1", head=LOTS_OF_LETS), error="undefined name"),
 ]
 
 
@@ -268,7 +279,7 @@ def test_hostile_input_at_the_default_limits(case: Case) -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if c.heavy], ids=repr)
 def test_heavy_inputs_stop_at_lowered_limits(case: Case) -> None:
     """The same inputs under limits a hundred times lower: same limit, in-process, quickly."""
-    small = Limits(max_iterations=10_000, max_work=100_000, max_nodes=2_000, max_scopes=2_000)
+    small = Limits(max_iterations=10_000, max_work=100_000, max_nodes=2_000, max_scopes=2_000, max_edges=20_000)
     original = netspec.load_text
 
     def load_text(*args: Any, **kw: Any) -> Any:
