@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import repeat
 from typing import Any
 
@@ -23,7 +24,7 @@ from . import ast as A
 from .errors import SpecError, did_you_mean
 from .fmt import fmt_shape
 from .graph import Graph, InitRule, Node, Scope
-from .limits import LimitError, Limits, Meter, recursion_room
+from .limits import COST, LimitError, Limits, Meter, recursion_room
 from .ops import OPS, Init, Op, ParamOp, Shape, ShapeError
 from .ops.merge import MergeMismatch
 from .values import Env, Tensor, admit, bind_targets, evaluate, iterate, near, show, truth, type_name, typed_key
@@ -353,6 +354,7 @@ class Evaluator:
         return Frame(path, frame.block_input, parent=frame)
 
     def _count_scope(self, span: A.Span) -> None:
+        self.meter.spend(COST["scope"], span)
         g = self._g()
         if len(g.scopes) + len(g.inits) >= self.limits.max_scopes:
             raise LimitError("max_scopes", f"the network has more than {self.limits.max_scopes:,} scopes "
@@ -482,8 +484,9 @@ class Evaluator:
     def _add_node(self, nid: str, op: Op, key: Any, inputs: list[str], t: A.OpCall | A.Term,
                   frame: Frame, label: str) -> str:
         g = self._g()
-        if len(g.nodes) >= self.limits.max_nodes:
+        if len(g.nodes) > self.limits.max_nodes:  # the input node is not a layer
             raise LimitError("max_nodes", f"the network has more than {self.limits.max_nodes:,} layers", t.span)
+        self.meter.spend(COST["layer"] + COST["edge"] * len(inputs), t.span)
         self.edges += len(inputs)
         if self.edges > self.limits.max_edges:
             raise LimitError("max_edges", f"the layers' inputs total more than {self.limits.max_edges:,} "
@@ -501,6 +504,9 @@ class Evaluator:
                 raise SpecError(f"{op.kind}: {err.message}" if not err.message.startswith(op.kind) else err.message,
                                 t.span, hint=err.hint, path=nid,
                                 notes=[f"input shape {fmt_shape(s)}" for s in shapes]) from None
+            if max(out, default=0) > self.limits.max_int:  # sizes that double per layer grow without end
+                raise LimitError("max_int", f"{op.kind}: output size {max(out):.3g} is larger than "
+                                 f"{self.limits.max_int:,}", t.span, path=nid)
             hit = (out, op.count_params(list(shapes), out), op.count_macs(list(shapes), out))
             self._shape_cache[key] = hit
         r = max(n.rf[0] for n in ins)
@@ -705,6 +711,7 @@ def _input_op() -> Op:
     return _INPUT_OP
 
 
+@lru_cache(maxsize=None)  # op classes never change; model_fields is slow to read per layer
 def _alias_of(cls: type[Op], name: str) -> str:
     for fname, f in cls.model_fields.items():
         if f.alias == name:
@@ -714,13 +721,14 @@ def _alias_of(cls: type[Op], name: str) -> str:
     return name
 
 
-def _param_names(cls: type[Op]) -> list[str]:
+@lru_cache(maxsize=None)
+def _param_names(cls: type[Op]) -> tuple[str, ...]:
     names = []
     for fname, f in cls.model_fields.items():
         names.append(fname)
         if f.alias:
             names.append(f.alias)
-    return names
+    return tuple(names)
 
 
 def _param_hint(cls: type[Op]) -> str:

@@ -32,8 +32,8 @@ class Limits:
     """Bounds that keep hostile specs from exhausting time or memory (docs/language.md, "Limits")."""
 
     max_iterations: int = 1_000_000
-    max_work: int = 2_000_000
-    max_nodes: int = 200_000
+    max_work: int = 2_500_000
+    max_nodes: int = 100_000
     max_scopes: int = 100_000
     max_edges: int = 1_000_000
     max_depth: int = 48
@@ -53,8 +53,8 @@ class Limits:
 # What each limit bounds, in words; docs/language.md's "Limits" table says the same.
 WHAT = {
     "max_iterations": "loop iterations (for, repeat), list-comprehension items and block calls, on one counter",
-    "max_work": "statements run, expression nodes evaluated, and list items and characters built or walked",
-    "max_nodes": "layers (graph nodes)",
+    "max_work": "the whole check's time, in steps of about a microsecond (limits.COST)",
+    "max_nodes": "layers (graph nodes but the input)",
     "max_scopes": "scopes (block calls, named sequences) and init rules",
     "max_edges": "layer inputs, summed over all layers (a dense block's concats grow quadratically)",
     "max_depth": "nested bodies: block calls, sequences, branches, residual and dense bodies",
@@ -63,6 +63,16 @@ WHAT = {
     "max_str": "characters in one string",
     "max_int": "magnitude of an integer",
     "max_import_depth": "files importing files importing ...",
+}
+
+
+# What one step costs in units of max_work: about a microsecond of CPU each, so that
+# max_work bounds the time of the whole check. Statements, expression nodes, loop
+# iterations and list items or characters built or walked cost 1.
+COST = {
+    "layer": 12,  # a graph node: parameters validated (cached), shape inferred (cached), node made
+    "scope": 8,  # a block call's or sequence's scope, its frame and environment, or an init rule
+    "edge": 1,  # one input of a layer (a dense block's concats have many)
 }
 
 
@@ -94,14 +104,15 @@ class Meter:
         self.max_expr_depth = self.limits.max_expr_depth
 
     def iteration(self, span: Span | None) -> None:
-        """Count one loop iteration, comprehension item or block call."""
+        """Count one loop iteration, comprehension item or block call (and its unit of work)."""
         self.iterations += 1
         if self.iterations > self.limits.max_iterations:
             raise LimitError("max_iterations", f"loops, comprehensions and block calls ran more than "
                              f"{self.limits.max_iterations:,} times", span)
+        self.spend(1, span)
 
     def spend(self, n: int, span: Span | None) -> None:
-        """Count n units of work (a statement, an expression node, a list item or character)."""
+        """Count n units of work (COST says what a step costs)."""
         self.work += n
         if self.work > self.max_work:
             raise LimitError("max_work", f"checking this spec takes more than {self.max_work:,} steps", span)

@@ -159,7 +159,7 @@ def admit(v: Any, meter: Meter, span: A.Span | None) -> Any:
     if isinstance(v, (list, tuple)):
         meter.need_list(_outside_items(v, meter, span), span)
         return tuple(admit(x, meter, span) for x in v)
-    raise SpecError(f"a {type(v).__name__} is not a spec value", span,
+    raise SpecError(f"a value of type {type(v).__name__} is not a spec value", span,
                     hint="pass ints, floats, bools, strings, none or lists of them")
 
 
