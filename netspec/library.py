@@ -149,6 +149,8 @@ def network_params(entry: A.NetworkDef | A.NetworkAlias, owner: LoadedFile,
         return list(entry.params)
     if entry.name in seen:
         raise SpecError(f"network alias cycle: {' -> '.join([*seen, entry.name])}", entry.span)
+    if len(seen) >= Limits.max_depth:
+        raise LimitError("max_depth", f"network aliases nested deeper than {Limits.max_depth}", entry.span)
     target, tfile = _target(entry, owner)
     params = network_params(target, tfile, (*seen, entry.name))
     bound = {k.name for k in entry.kwargs} | {p.name for p, _ in zip(params, entry.args, strict=False)}
