@@ -41,8 +41,8 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 def _parse_input(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    try:
-        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x"))
+    try:  # int() would also read other scripts' digits ('٣'): ASCII only
+        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x")) if text.isascii() else ()
     except ValueError:
         dims = ()
     if len(dims) not in (1, 3) or not all(0 < d <= 1 << 16 for d in dims):

@@ -108,20 +108,21 @@ class Graph:
         return [n for n in self.nodes.values() if n.id != self.INPUT]
 
     def consumers(self) -> dict[str, tuple[str, ...]]:
-        """Who reads each node: node id -> the nodes taking it as an input, in graph order.
+        """Who reads each node: node id -> the nodes taking it as an input, one entry per edge.
 
-        Every node has an entry; the network's results have `()`. Computed once per graph
-        state (cached until nodes are added).
+        Every node has an entry, in graph order; the network's results have `()`. A node
+        reading the same input twice (`add @x` right after x) is listed twice, so the
+        length is the number of edges out of the node. Cached until nodes are added.
 
             g.consumers()["layer1.0.conv1"]  ->  ("layer1.0.bn1",)
         """
         return self._cached("consumers", self._consumers)
 
     def _consumers(self) -> dict[str, tuple[str, ...]]:
-        users: dict[str, dict[str, None]] = {nid: {} for nid in self.nodes}
+        users: dict[str, list[str]] = {nid: [] for nid in self.nodes}
         for n in self.nodes.values():
             for src in n.inputs:
-                users[src][n.id] = None
+                users[src].append(n.id)
         return {nid: tuple(u) for nid, u in users.items()}
 
     def scope_of(self, nid: str) -> str:

@@ -87,7 +87,7 @@ def test_fmt_helpers() -> None:
 def test_consumers_and_scopes() -> None:
     g = net("a: conv 4 k=1\nb: { conv 4 k=1; relu }\nadd @a\nadd @a @a")
     users = g.consumers()
-    assert users["a"] == ("b.0", "2", "3")  # each reader once, in graph order
+    assert users["a"] == ("b.0", "2", "3", "3")  # one entry per edge, in graph order
     assert users["b.1"] == ("2",) and users["3"] == ()
     assert set(users) == set(g.nodes)
     assert g.consumers() is users  # cached
