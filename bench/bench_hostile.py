@@ -34,12 +34,19 @@ def parser_row() -> tuple[str, str, float, float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "lets.net"
         path.write_text(text)
-        probe = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
-                 "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
-                 "r = resource.getrusage(resource.RUSAGE_CHILDREN); "
-                 "print(time.perf_counter() - t, r.ru_utime + r.ru_stime, r.ru_maxrss)")
-        out = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "netspec", "check", str(path)],
-                             capture_output=True, text=True, check=True, cwd=HERE.parent)
+        probe = (
+            "import resource, subprocess, sys, time; t = time.perf_counter(); "
+            "subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); "
+            "r = resource.getrusage(resource.RUSAGE_CHILDREN); "
+            "print(time.perf_counter() - t, r.ru_utime + r.ru_stime, r.ru_maxrss)"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe, sys.executable, "-m", "netspec", "check", str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=HERE.parent,
+        )
     wall, cpu, rss = (float(x) for x in out.stdout.split())
     return (f"parse a {len(text) >> 10} KiB file of lets (whole process)", "accepted", wall, cpu, rss / 1024)
 
@@ -60,8 +67,10 @@ def main() -> None:
         print(f"{case.name}: {worst}", file=sys.stderr)
     if args.parser:
         rows.append(parser_row())
-    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d')}, load average {os.getloadavg()[0]:.1f}"
+    )
     print("| case | stopped by | wall s | CPU s | peak RSS MiB |\n|---|---|---:|---:|---:|")
     for name, outcome, wall, cpu, rss in sorted(rows, key=lambda r: -r[3]):
         shown = outcome if not outcome.startswith("error: ") else "error: " + outcome[7:50]

@@ -23,9 +23,16 @@ def _pair2(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
 
 
-def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-                  dilation: int | tuple[int, int] = 1, mask: torch.Tensor | None = None) -> torch.Tensor:
+def deform_conv2d(
+    x: torch.Tensor,
+    offset: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+    mask: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Deformable 2-D convolution, numerically equal to torchvision.ops.deform_conv2d.
 
     Args:
@@ -82,6 +89,27 @@ def deform_conv2d(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, b
     return out
 
 
+class OffsetConv(nn.Module):
+    """The zero-initialised conv that predicts offsets or masks (not an nn.Conv2d, so init rules skip it)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+        dilation: tuple[int, int],
+    ) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(out_channels, in_channels, *kernel_size))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
+
+
 class DeformConv2d(nn.Module):
     """A deformable conv whose offsets (and DCNv2 mask) come from a conv on the same input.
 
@@ -91,10 +119,19 @@ class DeformConv2d(nn.Module):
     a fresh layer is a plain convolution (with the mask at 0.5).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
-                 stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] = 0,
-                 dilation: int | tuple[int, int] = 1, groups: int = 1, offset_groups: int = 1,
-                 bias: bool = True, modulated: bool = False) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        dilation: int | tuple[int, int] = 1,
+        groups: int = 1,
+        offset_groups: int = 1,
+        bias: bool = True,
+        modulated: bool = False,
+    ) -> None:
         super().__init__()
         if in_channels % groups or out_channels % groups or in_channels % offset_groups:
             raise ValueError("groups must divide the input and output channels, offset_groups the input")
@@ -111,13 +148,9 @@ class DeformConv2d(nn.Module):
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels // groups, kh, kw))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
-        geometry = dict(kernel_size=self.kernel_size, stride=self.stride, padding=self.padding, dilation=self.dilation)
-        self.offset = nn.Conv2d(in_channels, 2 * offset_groups * kh * kw, **geometry)
-        self.mask = nn.Conv2d(in_channels, offset_groups * kh * kw, **geometry) if modulated else None
-        for conv in (self.offset, self.mask):
-            if conv is not None:
-                nn.init.zeros_(conv.weight)
-                nn.init.zeros_(conv.bias)
+        geometry = (self.kernel_size, self.stride, self.padding, self.dilation)
+        self.offset = OffsetConv(in_channels, 2 * offset_groups * kh * kw, *geometry)
+        self.mask = OffsetConv(in_channels, offset_groups * kh * kw, *geometry) if modulated else None
 
     def reset_parameters(self) -> None:
         """torch's Conv2d default: kaiming_uniform(a=sqrt(5)), bias U(+-1/sqrt(fan_in))."""
@@ -129,10 +162,14 @@ class DeformConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mask = self.mask(x).sigmoid() if self.mask is not None else None
-        return deform_conv2d(x, self.offset(x), self.weight, self.bias, self.stride, self.padding,
-                             self.dilation, mask)
+        return deform_conv2d(x, self.offset(x), self.weight, self.bias, self.stride, self.padding, self.dilation, mask)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
-                f"offset_groups={self.offset_groups}, bias={self.bias is not None}, modulated={self.modulated}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
+            f"offset_groups={self.offset_groups}, bias={self.bias is not None}, modulated={self.modulated}"
+        )
+
+
+NEEDS: dict[str, tuple[str, ...]] = {"DeformConv2d": ("_pair2", "deform_conv2d", "OffsetConv")}

@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from netspec.graph import Graph, Scope
 from netspec.ops import Shape
@@ -179,10 +179,20 @@ class _Builder:
         nodes = [self.g.nodes[m] for m in members]
         last = self.g.nodes[scope.output] if scope and scope.output in self.g.nodes else nodes[-1]
         self.n_boxes += 1
-        b = Box(f"n{self.n_boxes - 1}", kind, path, members, scope, count,
-                params=sum(n.params for n in nodes), macs=sum(n.macs for n in nodes), shape=last.shape,
-                train_only=all(n.train_only for n in nodes), order=min(self.index[m] for m in members),
-                instances=[scope] if scope is not None else [])
+        b = Box(
+            f"n{self.n_boxes - 1}",
+            kind,
+            path,
+            members,
+            scope,
+            count,
+            params=sum(n.params for n in nodes),
+            macs=sum(n.macs for n in nodes),
+            shape=last.shape,
+            train_only=all(n.train_only for n in nodes),
+            order=min(self.index[m] for m in members),
+            instances=[scope] if scope is not None else [],
+        )
         self.boxes[b.id] = b
         for m in members:
             self.box_of[m] = b.id
@@ -242,12 +252,16 @@ class _Builder:
         while True:
             k = j
             between: list[Box] = []
-            while k < len(items) and _is_glue(items[k], self.g):
-                between.append(items[k])  # type: ignore[arg-type]
+            while k < len(items) and _is_glue(item := items[k], self.g):
+                between.append(item)
                 k += 1
             nxt = items[k] if k < len(items) else None
-            if not (isinstance(nxt, Box) and nxt.kind == "block" and self.signature(nxt) == sig
-                    and self.chained(run[-1], between, nxt)):
+            if not (
+                isinstance(nxt, Box)
+                and nxt.kind == "block"
+                and self.signature(nxt) == sig
+                and self.chained(run[-1], between, nxt)
+            ):
                 return run, glue, j
             run.append(nxt)
             glue.extend(between)
@@ -268,11 +282,12 @@ class _Builder:
         for m in b.members:
             n = self.g.nodes[m]
             params = n.op.kind if n.op.family == "regularize" else repr(n.op)
-            layers.append((m[len(prefix):], params))
+            layers.append((m[len(prefix) :], params))
         return (b.scope.name, tuple(layers), b.shape)
 
 
-def _is_glue(item: Box | Cluster, g: Graph) -> bool:
+def _is_glue(item: Box | Cluster, g: Graph) -> TypeGuard[Box]:
+    """A merge op's box (a dense block's concat) may sit between the blocks of a run."""
     return isinstance(item, Box) and item.kind == "op" and g.nodes[item.members[0]].op.family == "merge"
 
 
@@ -349,8 +364,15 @@ def build_view(g: Graph, depth: int | None) -> View:
     items = b.expand("")
     for name, nid in g.outputs.items():
         b.n_boxes += 1
-        out = Box(f"n{b.n_boxes - 1}", "output", name, [], shape=g.nodes[nid].shape,
-                  train_only=name in g.train_outputs, order=len(g.nodes))
+        out = Box(
+            f"n{b.n_boxes - 1}",
+            "output",
+            name,
+            [],
+            shape=g.nodes[nid].shape,
+            train_only=name in g.train_outputs,
+            order=len(g.nodes),
+        )
         b.boxes[out.id] = out
         items.append(out)
     edges = _edges(g, {k: v for k, v in b.boxes.items() if v.kind != "output"}, b.box_of)

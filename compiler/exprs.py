@@ -1,46 +1,26 @@
-"""Constructor expressions: a built module read back as literal Python (`nn.Conv2d(64, 128, 3, stride=2)`).
+"""Constructor expressions of generated code (`nn.Conv2d(64, 128, 3, stride=2)`) and their source text.
 
-An op's `build()` is the single source of truth for which torch module computes
-it. To write that module into generated source, `describe` reads the instance
-back: for each parameter of the class's `__init__` it takes the attribute of
-the same name (torch.nn classes and ours in compiler.modules all keep them),
-keeps literals only (ints, floats, bools, strings, None and tuples of them),
-and leaves out arguments equal to their defaults. Anything else is a
-CompileError: no object is ever written out by `repr` alone.
+The code generator turns each op's torch form (netspec.ops.form) into these
+small trees, replaces the literals that differ between instances of one class by
+references to its constructor parameters, and renders them. Only literals and
+validated identifiers are ever written: nothing is rendered through `repr` of
+an arbitrary object.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-from torch import nn
-
-from . import deform, modules
-
-# Our classes that generated code may use; their sources are copied into model.py.
-SUPPORT: dict[str, type[nn.Module]] = {
-    "ChannelLayerNorm": modules.ChannelLayerNorm,
-    "GlobalPool": modules.GlobalPool,
-    "Elementwise": modules.Elementwise,
-    "Concat": modules.Concat,
-    "Upsample": modules.Upsample,
-    "Crop": modules.Crop,
-    "Pad": modules.Pad,
-    "StochasticDepth": modules.StochasticDepth,
-    "DeformConv2d": deform.DeformConv2d,
-}
-
-# Pair-valued arguments written as one int when both sides agree: kernel_size=(3, 3) -> 3.
-_PAIRS = {"kernel_size", "stride", "padding", "dilation", "output_padding", "output_size"}
+from netspec.ops.form import Module, support_ref
 
 
 class CompileError(Exception):
-    """A module the code generator cannot write as literal source (a bug, not a user error)."""
+    """A form the code generator cannot write as literal source (a bug, not a user error)."""
 
 
 @dataclass(frozen=True)
@@ -58,13 +38,15 @@ class Ref:
 
 
 @dataclass
-class Call:
-    """`func(args..., key=value...)`; `names` gives the __init__ parameter of each positional arg."""
+class Ctor:
+    """`func(args..., key=value...)`; `names` gives a label for each positional arg (for parameter names)."""
 
     func: str
     args: list[Any] = field(default_factory=list)
     kwargs: list[tuple[str, Any]] = field(default_factory=list)
     names: list[str] = field(default_factory=list)
+    optional: Ref | None = None  # `<ctor> if <flag> else None`
+    ref: str = ""  # the form's callable reference, for its signature's defaults
 
 
 @dataclass
@@ -74,70 +56,77 @@ class Named:
     items: list[tuple[str, Any]]
 
 
-def func_name(cls: type) -> str:
-    if getattr(nn, cls.__name__, None) is cls:
-        return f"nn.{cls.__name__}"
-    if SUPPORT.get(cls.__name__) is cls:
-        return cls.__name__
-    raise CompileError(f"no source form for module class {cls.__module__}.{cls.__qualname__}")
-
-
 def literal(value: Any, where: str) -> Any:
     """Check that a value can be written as a Python literal; lists become tuples."""
-    if value is None or isinstance(value, (bool, int, str)):
-        return value
-    if isinstance(value, float):
+    if value is None or isinstance(value, (bool, int, str, float)):
         return value
     if isinstance(value, (tuple, list)):
         return tuple(literal(v, where) for v in value)
-    if isinstance(value, torch.Size):
-        return tuple(int(v) for v in value)
     raise CompileError(f"{where} is {type(value).__name__}, not a literal")
 
 
-def describe(module: nn.Module) -> Call:
-    """The constructor call that rebuilds `module` (same class, same arguments)."""
-    cls = type(module)
-    if cls is nn.Sequential:
-        children = list(module.named_children())
-        if [n for n, _ in children] == [str(i) for i in range(len(children))]:
-            return Call("nn.Sequential", [describe(m) for _, m in children], names=["" for _ in children])
-        return Call("nn.Sequential", [Named([(n, describe(m)) for n, m in children])], names=["modules"])
-    call = Call(func_name(cls))
-    for p in _init_params(cls):
-        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) or p.name in ("device", "dtype"):
-            continue
-        if not hasattr(module, p.name):
-            raise CompileError(f"{cls.__name__} keeps no attribute for its argument '{p.name}'")
-        value = getattr(module, p.name)
-        if p.name == "bias" and (value is None or isinstance(value, torch.Tensor)):
-            value = value is not None  # the parameter itself stands for bias=True
-        value = literal(value, f"{cls.__name__}.{p.name}")
-        if p.name in _PAIRS and isinstance(value, tuple) and len(value) == 2 and value[0] == value[1]:
-            value = value[0]
-        if p.default is p.empty:
-            call.args.append(Lit(value))
-            call.names.append(p.name)
-        elif not _same(value, p.default):
-            call.kwargs.append((p.name, Lit(value)))
-    return call
+def source_name(ref: str) -> str:
+    """The name generated code uses for a callable: `nn.Conv2d` as is, `pkg.mod:Obj` as `Obj`."""
+    found = support_ref(ref)
+    return found[1] if found else ref
+
+
+def ctor(form: Module, where: str) -> Ctor:
+    """The constructor expression of a module form; positional args labelled by the signature's names."""
+    args = [Lit(literal(a, where)) for a in form.args]
+    kwargs = [(k, Lit(literal(v, where))) for k, v in form.kwargs]
+    names = list(signature_defaults(form.cls))
+    labels = [names[i] if i < len(names) else f"arg{i}" for i in range(len(args))]
+    return Ctor(source_name(form.cls), args, kwargs, labels, ref=form.cls)
+
+
+_NO_DEFAULT = object()
 
 
 @functools.cache
-def _init_params(cls: type) -> list[inspect.Parameter]:
-    return list(inspect.signature(cls.__init__).parameters.values())[1:]
+def signature_defaults(ref: str) -> dict[str, Any]:
+    """The parameters of a callable named in a torch form, with defaults (`_NO_DEFAULT` for none).
+
+    Reads the callable's signature (torch.nn, torch.nn.functional, torch, or a support
+    object), so generated code can leave out arguments equal to their defaults.
+    """
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    found = support_ref(ref)
+    try:
+        if found is not None:
+            obj: Any = getattr(importlib.import_module(found[0]), found[1])
+        else:
+            head, _, rest = ref.lstrip(".").partition(".")
+            obj = {"nn": nn, "F": F, "torch": torch}.get(head) or importlib.import_module(head)
+            for part in rest.split(".") if rest else []:
+                obj = getattr(obj, part)
+        sig = inspect.signature(obj)
+    except (ValueError, TypeError, AttributeError, ImportError):
+        return {}
+    params = [
+        p for p in sig.parameters.values() if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    return {p.name: _NO_DEFAULT if p.default is p.empty else p.default for p in params}
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Equal and of the same type (True is not 1, 1.0 is not 1), element by element for tuples."""
-    if isinstance(a, tuple) and isinstance(b, tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    return type(a) is type(b) and a == b
+def is_default(ref: str, name: str, value: Any) -> bool:
+    """Whether passing name=value is the same as leaving it out."""
+    default = signature_defaults(ref).get(name, _NO_DEFAULT)
+    if default is _NO_DEFAULT:
+        return False
+    if isinstance(value, tuple) and len(value) == 2 and value[0] == value[1] and not isinstance(default, tuple):
+        value = value[0]
+    return same(value, default) or (isinstance(default, float) and isinstance(value, float) and value == default)
 
 
 def same(a: Any, b: Any) -> bool:
-    """Type-strict equality of literal values."""
-    return _same(a, b)
+    """Equal and of the same type (True is not 1, 1.0 is not 1), element by element for tuples."""
+    if isinstance(a, tuple) and isinstance(b, tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
 
 
 def render_literal(v: Any) -> str:
@@ -152,8 +141,14 @@ def render_literal(v: Any) -> str:
 
 def render(expr: Any, indent: int = 0, width: int = 100) -> str:
     """Source text for an expression, broken over lines when it is long."""
+    if isinstance(expr, Ctor) and expr.optional is not None:
+        inner = Ctor(expr.func, expr.args, expr.kwargs, expr.names)
+        flat = f"{_render_flat(inner)} if {expr.optional.name} else None"
+        if len(flat) + indent <= width:
+            return flat
+        return f"{render(inner, indent, width)} if {expr.optional.name} else None"
     flat = _render_flat(expr)
-    if len(flat) + indent <= width or not isinstance(expr, (Call, Named)):
+    if len(flat) + indent <= width or not isinstance(expr, (Ctor, Named)):
         return flat
     pad = " " * (indent + 4)
     if isinstance(expr, Named):
@@ -171,7 +166,8 @@ def _render_flat(expr: Any) -> str:
         return expr.name
     if isinstance(expr, Named):
         return "OrderedDict([" + ", ".join(f'("{n}", {_render_flat(e)})' for n, e in expr.items) + "])"
-    if isinstance(expr, Call):
+    if isinstance(expr, Ctor):
         parts = [_render_flat(a) for a in expr.args] + [f"{k}={_render_flat(v)}" for k, v in expr.kwargs]
-        return f"{expr.func}({', '.join(parts)})"
+        text = f"{expr.func}({', '.join(parts)})"
+        return f"{text} if {expr.optional.name} else None" if expr.optional is not None else text
     raise CompileError(f"cannot render {expr!r}")

@@ -2,16 +2,19 @@
 
 Values get readable names: a value read only by the next line rides in `x`
 (or `y`, `z`, `h` when `x` is still needed later, as a block input is by its
-shortcut); any other value is named after the layer that made it.
+shortcut); any other value is named after the layer that made it. Weightless
+layers are plain calls; an optional submodule runs under `if ... is not None`
+and leaves its input unchanged when absent:
 
     def forward(self, x):
         y = self.conv1(x)
         y = self.bn1(y)
-        y = getattr(self, "2")(y)  # relu
+        y = F.relu(y, inplace=True)
         bn2 = self.bn2(y)
-        x = self.downsample(x)
-        x = getattr(self, "5")(bn2, x)  # add
-        return x
+        if self.downsample is not None:
+            x = self.downsample(x)
+        bn2 += x
+        return F.relu(bn2, inplace=True)
 
 Layers that only feed training outputs run under `if self.training:`.
 """
@@ -22,13 +25,16 @@ import builtins
 import keyword
 import re
 import textwrap
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
 
-from netspec.graph import Graph
-
-from .tree import Container, Leaf, attr_ok
+from .exprs import Lit, Ref, render_literal, source_name
 
 CHAIN_VARS = ("x", "y", "z", "h")
 RESERVED_VARS = {"self", "torch", "nn", "F", "math", "OrderedDict", "outputs", *CHAIN_VARS} | set(dir(builtins))
+
+Value = tuple[Any, ...]  # ("in", k) or ("out", slot index, output index)
 
 
 def var_ok(name: str) -> bool:
@@ -36,28 +42,72 @@ def var_ok(name: str) -> bool:
     return name.isidentifier() and not keyword.iskeyword(name) and name not in RESERVED_VARS
 
 
-def forward_lines(graph: Graph, c: Container, is_root: bool) -> list[str]:
-    """The forward method of a container (its inputs in order as parameters; its outputs returned)."""
-    return _Forward(graph, c, is_root).lines()
+def attr_ok(name: str) -> bool:
+    """Whether `self.<name>` is valid Python (else the code uses getattr(self, "name"))."""
+    return name.isidentifier() and not keyword.iskeyword(name)
+
+
+def self_attr(name: str) -> str:
+    return f"self.{name}" if attr_ok(name) else f'getattr(self, "{name}")'
+
+
+@dataclass(frozen=True)
+class Arg:
+    """An input placeholder inside a call expression: input `index` (or all inputs as a list)."""
+
+    index: int | None
+    suffix: str = ""
+
+
+@dataclass
+class CallExpr:
+    """A weightless layer written as a call: `F.relu(x, inplace=True)`, `a + b`, or nothing (identity)."""
+
+    func: str  # "F.relu", ".reshape" (method of the first arg), "+" / "*" (infix), "" (alias)
+    args: list[Any] = field(default_factory=list)
+    kwargs: list[tuple[str, Any]] = field(default_factory=list)
+    inplace: bool = False
+    training: str | None = None
+
+
+@dataclass
+class Line:
+    """One child of a generated class as forward sees it."""
+
+    name: str
+    inputs: list[Value]
+    n_out: int
+    call: CallExpr | None = None  # None: a submodule, called as self.<name>(...)
+    optional: str | None = None  # guard: "self.<name> is not None" or a flag attribute
+    train_only: bool = False
+    label: str = ""  # used to name the output variable
+
+
+def forward_lines(
+    lines: list[Line],
+    n_inputs: int,
+    outputs: list[Value],
+    root_return: Callable[[dict[Value, str]], list[str]] | None = None,
+    guard_all: bool = False,
+) -> list[str]:
+    """The forward method of a class: parameters for its inputs, its outputs returned."""
+    return _Forward(lines, n_inputs, outputs, guard_all).lines(root_return)
 
 
 class _Forward:
-    """Names the values flowing through one container and writes its forward."""
-
-    def __init__(self, graph: Graph, c: Container, is_root: bool) -> None:
-        self.graph, self.c, self.is_root = graph, c, is_root
-        self.uses: dict[str, set[int]] = {}  # value -> lines reading it (len(children) = the return)
-        for i, ch in enumerate(c.children):
-            for v in ch.inputs:
+    def __init__(self, lines: list[Line], n_inputs: int, outputs: list[Value], guard_all: bool) -> None:
+        self.body_lines, self.n_inputs, self.outputs, self.guard_all = lines, n_inputs, outputs, guard_all
+        self.uses: dict[Value, set[int]] = {}
+        for i, ln in enumerate(lines):
+            for v in _reads(ln):
                 self.uses.setdefault(v, set()).add(i)
-        for v in c.outputs:
-            self.uses.setdefault(v, set()).add(len(c.children))
-        self.names: dict[str, str] = {}
-        self.holds: dict[str, str] = {}  # chain variable -> the value in it
+        for v in outputs:
+            self.uses.setdefault(v, set()).add(len(lines))
+        self.names: dict[Value, str] = {}
+        self.holds: dict[str, Value] = {}
         self.taken: set[str] = set()
 
     def fresh(self, label: str) -> str:
-        """A new variable named after a layer label: `bn2`, `x5` for layer '5'."""
         base = label if var_ok(label) else f"x{label}" if label[:1].isdigit() else f"{label}_"
         base = re.sub(r"\W", "_", base)
         name, n = base, 1
@@ -67,78 +117,122 @@ class _Forward:
         self.taken.add(name)
         return name
 
+    def later(self, v: Value, i: int) -> bool:
+        """Whether value v is read after line i."""
+        return max(self.uses.get(v, {-1})) > i
+
     def guarded(self, k: int) -> bool:
-        """Line k runs under `if self.training:` (when the container itself runs in both modes)."""
-        return k < len(self.c.children) and self.c.children[k].train_only and not self.c.train_only
+        return k < len(self.body_lines) and self.body_lines[k].train_only and not self.guard_all
 
-    def target(self, v: str, i: int, ch: Leaf | Container) -> str:
-        """The variable that line i writes value v to."""
-        if len(ch.outputs) == 1 and self.uses.get(v) == {i + 1} and self.guarded(i) == self.guarded(i + 1):
-            for cv in CHAIN_VARS:
-                if cv not in self.holds or max(self.uses.get(self.holds[cv], {-1})) <= i:
-                    self.holds[cv] = v
-                    return cv
-        if v == ch.outputs[0]:
-            return self.fresh(ch.name)
-        return self.fresh((v[len(self.c.path) + 1:] if self.c.path else v).replace(".", "_"))
-
-    def lines(self) -> list[str]:
-        params = []
-        for k, v in enumerate(self.c.inputs):
-            name = "x" if k == 0 else f"x{k}"
-            self.names[v] = name
-            self.taken.add(name)
+    def target(self, v: Value, i: int, ln: Line) -> str:
+        """The variable line i writes value v to."""
+        first = ln.inputs[0] if ln.inputs else None
+        if (
+            (ln.optional is not None or (ln.call is not None and (ln.call.inplace or not ln.call.func)))
+            and first is not None
+            and not self.later(first, i)
+            and first in self.names
+        ):
+            name = self.names[first]  # overwrite the input: in place, identity, or an optional layer
+            self.holds = {k: val for k, val in self.holds.items() if k != name}
             if name in CHAIN_VARS:
                 self.holds[name] = v
+            return name
+        if ln.n_out == 1 and self.uses.get(v) == {i + 1} and self.guarded(i) == self.guarded(i + 1):
+            for cv in CHAIN_VARS:
+                if cv not in self.holds or not self.later(self.holds[cv], i):
+                    self.holds[cv] = v
+                    self.taken.add(cv)
+                    return cv
+        return self.fresh(ln.label if v[2] == 0 else f"{ln.label}_{v[2]}")
+
+    def expr(self, ln: Line) -> str:
+        args = [self.names[v] for v in ln.inputs]
+        if ln.call is None:
+            return f"{self_attr(ln.name)}({', '.join(args)})"
+        c = ln.call
+        if c.func in ("+", "*"):
+            return f" {c.func} ".join(args)
+        if not c.func:
+            return args[0]
+        parts = [self.arg(a, args) for a in c.args]
+        parts += [f"{k}={self.arg(v, args)}" for k, v in c.kwargs]
+        if c.inplace:
+            parts.append("inplace=True")
+        if c.training:
+            parts.append(f"{c.training}=self.training")
+        if c.func.startswith("."):
+            return f"{parts[0]}{c.func}({', '.join(parts[1:])})"
+        return f"{source_name(c.func)}({', '.join(parts)})"
+
+    def arg(self, a: Any, args: list[str]) -> str:
+        if isinstance(a, Arg):
+            return f"[{', '.join(args)}]" if a.index is None else args[a.index] + a.suffix
+        if isinstance(a, Lit):
+            return render_literal(a.value)
+        if isinstance(a, Ref):
+            return f"self.{a.name}"
+        return render_literal(a)
+
+    def lines(self, root_return: Callable[[dict[Value, str]], list[str]] | None) -> list[str]:
+        params = []
+        for k in range(self.n_inputs):
+            name = "x" if k == 0 else f"x{k}"
+            self.names[("in", k)] = name
+            self.taken.add(name)
+            if name in CHAIN_VARS:
+                self.holds[name] = ("in", k)
             params.append(name)
         body: list[str] = []
         training = False
-        for i, ch in enumerate(self.c.children):
-            targets = []
-            for v in ch.outputs:
-                self.names[v] = self.target(v, i, ch)
-                targets.append(self.names[v])
-            comment = f"  # {ch.node.kind}" if isinstance(ch, Leaf) and not attr_ok(ch.name) else ""
+        for i, ln in enumerate(self.body_lines):
+            text = self.expr(ln)
+            outs = [("out", i, m) for m in range(ln.n_out)]
+            targets = [self.target(v, i, ln) for v in outs]
+            for v, t in zip(outs, targets, strict=True):
+                self.names[v] = t
             if self.guarded(i) != training:
                 training = self.guarded(i)
                 if training:
                     body.append("        if self.training:")
             indent = "            " if training else "        "
-            args = ", ".join(self.names[v] for v in ch.inputs)
-            line = f"{indent}{', '.join(targets)} = {_self_attr(ch.name)}({args}){comment}"
-            if len(line) > 110:  # densenet's long concats: one argument list over several lines
-                wrapped = textwrap.wrap(args, 100 - len(indent), break_long_words=False)
-                line = f"{indent}{', '.join(targets)} = {_self_attr(ch.name)}(" + "".join(
-                    f"\n{indent}    {w}" for w in wrapped) + f"\n{indent}){comment}"
+            if ln.optional is not None:
+                if ln.inputs and targets[0] != self.names[ln.inputs[0]]:
+                    body.append(f"{indent}{targets[0]} = {self.names[ln.inputs[0]]}")  # when absent
+                body.append(f"{indent}if {ln.optional}:")
+                indent += "    "
+            c = ln.call
+            if c is not None and c.func == "+" and c.inplace and targets[0] == self.names.get(ln.inputs[0]):
+                line = f"{indent}{targets[0]} += {' + '.join(self.names[v] for v in ln.inputs[1:])}"
+            elif c is not None and not c.func and targets[0] == text:
+                continue  # identity into the same variable
+            else:
+                line = f"{indent}{', '.join(targets)} = {text}"
+            if len(line) > 110 and "(" in text:
+                head, _, rest = line.partition("(")
+                wrapped = textwrap.wrap(rest[:-1], 100 - len(indent), break_long_words=False)
+                line = head + "(" + "".join(f"\n{indent}    {w}" for w in wrapped) + f"\n{indent})"
             body.append(line)
-        pre = [f"        {self.names[v]} = None  # computed in training only" for v in self.c.outputs
-               if not self.is_root and not self.c.train_only and self.graph.nodes[v].train_only]
-        lines = [f"    def forward(self, {', '.join(params)}):", *pre, *body]
-        if self.is_root:
-            return lines + _root_return(self.graph, self.names)
-        return [*lines, f"        return {', '.join(self.names[v] for v in self.c.outputs)}"]
+        lines = [f"    def forward(self, {', '.join(params)}):", *body]
+        if root_return is not None:
+            return lines + root_return(self.names)
+        if not body:
+            return [*lines, f"        return {', '.join(self.names[v] for v in self.outputs)}"]
+        last = body[-1].strip()
+        single = self.outputs[0] if len(self.outputs) == 1 else None
+        if (
+            single is not None
+            and last.startswith(f"{self.names[single]} = ")
+            and "\n" not in last
+            and not self.body_lines[-1].optional
+            and not training
+            and body[-1].startswith("        " + last)
+            and self.names[single] in CHAIN_VARS
+        ):
+            lines[-1] = f"        return {last.split(' = ', 1)[1]}"  # `return F.relu(x)` instead of a temp
+            return lines
+        return [*lines, f"        return {', '.join(self.names[v] for v in self.outputs)}"]
 
 
-def _root_return(graph: Graph, names: dict[str, str]) -> list[str]:
-    """A plain tensor for the implicit output (a dict in training when aux outputs exist), else a dict."""
-    always = [(k, v) for k, v in graph.outputs.items() if k not in graph.train_outputs]
-    train = [(k, v) for k, v in graph.outputs.items() if k in graph.train_outputs]
-
-    def pairs(items: list[tuple[str, str]]) -> str:
-        return ", ".join(f"{k!r}: {names[v]}" for k, v in items)
-
-    if graph.implicit_output:
-        (_, out), = always
-        if not train:
-            return [f"        return {names[out]}"]
-        return ["        if self.training:", f"            return {{{pairs(always + train)}}}",
-                f"        return {names[out]}"]
-    if not train:
-        return [f"        return {{{pairs(always)}}}"]
-    lines = [f"        outputs = {{{pairs(always)}}}", "        if self.training:"]
-    lines += [f"            outputs[{k!r}] = {names[v]}" for k, v in train]
-    return [*lines, "        return outputs"]
-
-
-def _self_attr(name: str) -> str:
-    return f"self.{name}" if attr_ok(name) else f'getattr(self, "{name}")'
+def _reads(ln: Line) -> list[Value]:
+    return list(ln.inputs)

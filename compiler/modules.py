@@ -1,13 +1,14 @@
-"""Small torch modules for the ops torch.nn has no single class for.
+"""Support code for the ops torch has no single module or function for.
 
-Each class stores every constructor argument as an attribute of the same name,
-so the code generator can write the constructor call back out
-(`Upsample(2.0, None, 'bilinear', False)`), and each class is self-contained
-(torch only), so `netspec compile -o model.py` can copy its source into a file
-that runs without netspec.
+Ops name these objects in their torch form (`netspec.compiler.modules:crop`).
+Each is self-contained (torch only), so `netspec compile -o model.py` copies
+the source of those it uses into the file, which then runs without netspec;
+`NEEDS` lists what an object calls, so that is copied too.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -55,96 +56,38 @@ class GlobalPool(nn.Module):
         return x.mean(dim=(2, 3), keepdim=self.keepdim)
 
 
-class Elementwise(nn.Module):
-    """Sum ('add') or product ('mul') of any number of broadcastable tensors.
-
-    With `inplace`, a sum accumulates into its first input (torchvision's `out += identity`);
-    the compiler sets it only where nothing else reads that tensor.
-    """
-
-    def __init__(self, kind: str, inplace: bool = False) -> None:
-        super().__init__()
-        if kind not in ("add", "mul"):
-            raise ValueError(f"Elementwise kind must be 'add' or 'mul', not {kind!r}")
-        self.kind = kind
-        self.inplace = inplace
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        out = xs[0]
-        if self.inplace and self.kind == "add":
-            for x in xs[1:]:
-                out = out.add_(x)
-            return out
-        for x in xs[1:]:
-            out = out + x if self.kind == "add" else out * x
-        return out
-
-    def extra_repr(self) -> str:
-        return repr(self.kind) + (", inplace=True" if self.inplace else "")
-
-
-class Concat(nn.Module):
-    """Concatenate any number of tensors on the channel dimension."""
-
-    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
-        return torch.cat(xs, dim=1)
-
-
-class Upsample(nn.Module):
-    """Resize by `scale`, to a fixed `size`, or to the height and width of a second input.
-
-    Args:
-        scale: multiplier for height and width (output floor(h * scale)).
-        size: fixed (height, width).
-        mode: 'nearest' or 'bilinear'.
-        align_corners: for bilinear, as in F.interpolate.
-    """
-
-    def __init__(self, scale: float | None = None, size: tuple[int, int] | None = None,
-                 mode: str = "nearest", align_corners: bool | None = None) -> None:
-        super().__init__()
-        self.scale = scale
-        self.size = size
-        self.mode = mode
-        self.align_corners = align_corners
-
-    def forward(self, x: torch.Tensor, ref: torch.Tensor | None = None) -> torch.Tensor:
-        if ref is not None:
-            return F.interpolate(x, size=ref.shape[-2:], mode=self.mode, align_corners=self.align_corners)
-        if self.size is not None:
-            return F.interpolate(x, size=self.size, mode=self.mode, align_corners=self.align_corners)
-        return F.interpolate(x, scale_factor=self.scale, mode=self.mode, align_corners=self.align_corners)
-
-
-class Crop(nn.Module):
+def crop(x: torch.Tensor, ref: torch.Tensor, offset: tuple[int, int] | None = None) -> torch.Tensor:
     """Crop x to ref's height and width: centred, or with its top-left corner at `offset` (FCN)."""
-
-    def __init__(self, offset: tuple[int, int] | None = None) -> None:
-        super().__init__()
-        self.offset = offset
-
-    def forward(self, x: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
-        th, tw = ref.shape[-2], ref.shape[-1]
-        if self.offset is None:
-            top, left = (x.shape[-2] - th) // 2, (x.shape[-1] - tw) // 2
-        else:
-            top, left = self.offset
-        return x[..., top:top + th, left:left + tw]
+    th, tw = ref.shape[-2], ref.shape[-1]
+    if offset is None:
+        top, left = (x.shape[-2] - th) // 2, (x.shape[-1] - tw) // 2
+    else:
+        top, left = offset
+    return x[..., top : top + th, left : left + tw]
 
 
-class Pad(nn.Module):
-    """Pad the borders by (left, right, top, bottom), as F.pad orders them."""
+def stochastic_depth(x: torch.Tensor, p: float, mode: str = "row", training: bool = True) -> torch.Tensor:
+    """Randomly drop the whole input per sample ('row') or per batch ('batch') in training.
 
-    def __init__(self, amounts: tuple[int, int, int, int], mode: str = "constant", value: float = 0.0) -> None:
-        super().__init__()
-        self.amounts = tuple(amounts)
-        self.mode = mode
-        self.value = value
+    The same computation, and the same random draws, as torchvision.ops.stochastic_depth:
+    survivors are scaled by 1 / (1 - p); in eval mode, or with p = 0, it is the identity.
+    """
+    if not training or p == 0.0:
+        return x
+    survival = 1.0 - p
+    size = [x.shape[0]] + [1] * (x.dim() - 1) if mode == "row" else [1] * x.dim()
+    noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
+    if survival > 0.0:
+        noise.div_(survival)
+    return x * noise
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.mode == "constant":
-            return F.pad(x, self.amounts, mode="constant", value=self.value)
-        return F.pad(x, self.amounts, mode=self.mode)
+
+def fan_uniform_(tensor: torch.Tensor, weight: torch.Tensor, mode: str = "fan_in") -> torch.Tensor:
+    """U(-1/sqrt(fan), 1/sqrt(fan)) with the fan of `weight`: torch's default bias init."""
+    receptive = weight[0][0].numel() if weight.dim() > 2 else 1
+    fan = weight.shape[1 if mode == "fan_in" else 0] * receptive
+    bound = 1 / math.sqrt(fan) if fan > 0 else 0.0
+    return nn.init.uniform_(tensor, -bound, bound)
 
 
 class StochasticDepth(nn.Module):
@@ -164,14 +107,10 @@ class StochasticDepth(nn.Module):
         self.mode = mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.training or self.p == 0.0:
-            return x
-        survival = 1.0 - self.p
-        size = [x.shape[0]] + [1] * (x.dim() - 1) if self.mode == "row" else [1] * x.dim()
-        noise = torch.empty(size, dtype=x.dtype, device=x.device).bernoulli_(survival)
-        if survival > 0.0:
-            noise.div_(survival)
-        return x * noise
+        return stochastic_depth(x, self.p, self.mode, self.training)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, mode={self.mode!r}"
+
+
+NEEDS: dict[str, tuple[str, ...]] = {"StochasticDepth": ("stochastic_depth",)}

@@ -17,7 +17,17 @@ its docstring for the rules and the default depth. This module only styles it:
   do not pull on the layout (`constraint=false`, high weight on the main path),
   so the main path dips under them and a U-Net draws as a U;
 - training-only parts (auxiliary heads) are dashed;
-- the title gives the network, its input shape, its params and MACs.
+- the title gives the network, its input shape, its params and MACs;
+- top to bottom, an encoder-decoder (U-Net, FCN, hypercolumns) is drawn as its
+  paper does, each down stage and its up stage on one row (`u_layout`; `layout="chain"`
+  turns it off);
+- with a `highlight` (`netspec render SPEC --diff BASE`), boxes are filled by how
+  they compare with BASE instead: green = new, amber = changed (a block box when
+  anything inside it changed), white = the same; BASE's layers that SPEC lacks
+  cannot be drawn, so the legend lists them in red.
+
+`Diagram.save("net.html")` writes the interactive page instead (`to_html`), and
+Jupyter shows that page.
 
 Labels are HTML-escaped and dot identifiers are generated (`n0`, `n1` ...), so
 any layer name renders. Files are written whole or not at all (a temporary file
@@ -33,7 +43,7 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import graphviz  # type: ignore[import-untyped]
 
@@ -42,15 +52,29 @@ from netspec.graph import Graph
 from netspec.ops import Shape
 
 from .diagram_view import Box, Cluster, Edge, View, build_view, default_depth
+from .u_layout import ULayout, find_u
+
+if TYPE_CHECKING:
+    from netspec.diff import Highlight
 
 FORMATS = ("svg", "png", "pdf", "dot")
-INSTALL_HINT = ("install Graphviz (apt-get install graphviz, brew install graphviz, or conda install graphviz), "
-                "then: dot -T{fmt} {dot} -o {image}")
+LAYOUTS = ("auto", "chain")
+INSTALL_HINT = (
+    "install Graphviz (apt-get install graphviz, brew install graphviz, or conda install graphviz), "
+    "then: dot -T{fmt} {dot} -o {image}"
+)
 
 FAMILY_COLORS = {
-    "conv": "#a6cee3", "linear": "#b2df8a", "norm": "#fdbf6f", "activation": "#fb9a99",
-    "pool": "#cab2d6", "merge": "#ffffb3", "resize": "#8dd3c7", "shape": "#e5e5e5",
-    "regularize": "#fccde5", "other": "#ffffff",
+    "conv": "#a6cee3",
+    "linear": "#b2df8a",
+    "norm": "#fdbf6f",
+    "activation": "#fb9a99",
+    "pool": "#cab2d6",
+    "merge": "#ffffb3",
+    "resize": "#8dd3c7",
+    "shape": "#e5e5e5",
+    "regularize": "#fccde5",
+    "other": "#ffffff",
 }
 BLOCK_COLOR = "#dbe4f3"
 IO_COLOR = "#f2f2f2"
@@ -100,7 +124,7 @@ def _relative(path: str, cluster: str) -> str:
     """A name inside its frame: `layer2.0.conv1` in `layer2.0` -> `conv1`; `layer1.1-2` in `layer1` stays."""
     if not cluster or not path.startswith(cluster + "."):
         return path
-    rel = path[len(cluster) + 1:]
+    rel = path[len(cluster) + 1 :]
     return f"{cluster.rpartition('.')[2]}.{rel}" if rel[:1].isdigit() else rel
 
 
@@ -133,18 +157,22 @@ def edge_label(edge: Edge) -> str:
     return text + (", ..." if len(shapes) > 3 else "")
 
 
-def title_label(view: View) -> str:
+def title_label(view: View, highlight: Highlight | None = None) -> str:
     """Network name; input, params, MACs and level; then the legend, in one HTML table."""
     g = view.graph
     level = "full" if view.depth is None else f"depth {view.depth}"
-    line = (f"input {fmt_shape(g.input_shape)}  |  {g.params:,} params  |  "
-            f"{fmt_count(g.macs)} MACs  |  {level}")
-    cells = _legend_cells(view)
-    legend = (f'<TR><TD><TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR>'
-              f'</TABLE></TD></TR>' if cells else "")
-    return (f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">'
-            f'<TR><TD><FONT POINT-SIZE="16"><B>{_e(g.name)}</B></FONT></TD></TR>'
-            f'<TR><TD>{_e(line)}</TD></TR>{legend}</TABLE>>')
+    line = f"input {fmt_shape(g.input_shape)}  |  {g.params:,} params  |  {fmt_count(g.macs)} MACs  |  {level}"
+    cells = _legend_cells(view) if highlight is None else _diff_legend(highlight)
+    legend = (
+        f'<TR><TD><TABLE BORDER="0" CELLBORDER="1" CELLSPACING="3" CELLPADDING="2"><TR>{cells}</TR></TABLE></TD></TR>'
+        if cells
+        else ""
+    )
+    return (
+        f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">'
+        f'<TR><TD><FONT POINT-SIZE="16"><B>{_e(g.name)}</B></FONT></TD></TR>'
+        f"<TR><TD>{_e(line)}</TD></TR>{legend}</TABLE>>"
+    )
 
 
 # ---------------------------------------------------------------- graphviz
@@ -170,12 +198,12 @@ def _node_attrs(view: View, box: Box) -> dict[str, str]:
     return attrs
 
 
-def _edge_attrs(edge: Edge, rankdir: str) -> dict[str, str]:
+def _edge_attrs(edge: Edge, rankdir: str, layout: str = "auto") -> dict[str, str]:
     attrs = {"label": edge_label(edge), "color": EDGE_COLOR}
     styles = []
     if edge.skip:
         attrs.update(color=SKIP_COLOR, fontcolor=SKIP_COLOR, penwidth="1.6")
-        if rankdir == "LR":
+        if rankdir == "LR" and layout != "chain":
             attrs.update(weight="8", tailport="n", headport="n")
     else:
         attrs["weight"] = "1" if rankdir == "LR" else "4"
@@ -194,9 +222,14 @@ def _add_items(view: View, dot: graphviz.Digraph, items: list[Box | Cluster], cl
         scope = it.scope
         kind = f" : {scope.name}" if scope.kind == "block" else ""
         with dot.subgraph(name=it.id) as sub:
-            sub.attr(label=f"<<B>{_e(scope.path)}</B>{_e(kind)}>", labeljust="l", fontsize="10",
-                     style="rounded,filled" if scope.kind == "block" else "rounded,dashed",
-                     fillcolor="#f6f8fc", color="#8a9bb8" if scope.kind == "block" else "#b0b0b0")
+            sub.attr(
+                label=f"<<B>{_e(scope.path)}</B>{_e(kind)}>",
+                labeljust="l",
+                fontsize="10",
+                style="rounded,filled" if scope.kind == "block" else "rounded,dashed",
+                fillcolor="#f6f8fc",
+                color="#8a9bb8" if scope.kind == "block" else "#b0b0b0",
+            )
             _add_items(view, sub, it.items, scope.path)
 
 
@@ -214,28 +247,122 @@ def _legend_cells(view: View) -> str:
     return "".join(cells)
 
 
-def to_dot(view: View, rankdir: str = "TB") -> graphviz.Digraph:
-    """A graphviz Digraph for a view."""
+def _u_rows(view: View, dot: graphviz.Digraph, rankdir: str, layout: str) -> ULayout | None:
+    """Draw an encoder-decoder like its paper: each down stage and its up stage on one row (`u_layout`).
+
+    Adds a `rank=same` subgraph per row and the invisible guide edges that line the
+    skips up; `_u_edge` then loosens the edges that climb. Only for top-to-bottom
+    layouts: LR draws its U by the skip edges' ports and weights (`_edge_attrs`).
+    """
+    if layout == "chain" or rankdir != "TB":
+        return None
+    u = find_u(view)
+    if u is None:
+        return None
+    for row in u.rows:
+        with dot.subgraph() as sub:
+            sub.attr(rank="same")
+            for box in row:
+                sub.node(box)
+    for a, b in u.guides:
+        dot.edge(a, b, style="invis", weight="10")
+    return u
+
+
+def _u_edge(u: ULayout | None, edge: Edge, attrs: dict[str, str]) -> dict[str, str]:
+    if u is not None and (edge.src, edge.dst) in u.loose:
+        attrs.update(constraint="false", weight="0")
+    elif u is not None and (edge.src, edge.dst) in u.slack:
+        attrs["weight"] = "1"
+    return attrs
+
+
+def to_dot(
+    view: View, rankdir: str = "TB", highlight: Highlight | None = None, layout: str = "auto"
+) -> graphviz.Digraph:
+    """A graphviz Digraph for a view (boxes coloured by a diff when `highlight` is given).
+
+    `layout="chain"` turns the encoder-decoder U (`_u_rows`) off.
+    """
     dot = graphviz.Digraph(view.graph.name or "network")
-    dot.attr(rankdir=rankdir, label=title_label(view), labelloc="t", fontname=FONT,
-             nodesep="0.25", ranksep="0.3", newrank="true")
+    dot.attr(
+        rankdir=rankdir,
+        label=title_label(view, highlight),
+        labelloc="t",
+        fontname=FONT,
+        nodesep="0.25",
+        ranksep="0.3",
+        newrank="true",
+    )
     dot.attr("node", fontname=FONT, fontsize="10", margin="0.12,0.04", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="8", arrowsize="0.6")
     _add_items(view, dot, view.items, "")
+    u = _u_rows(view, dot, rankdir, layout)
     # Skips first: dot then orders their chains first (on top in LR), so the main path dips under them.
     for e in sorted(view.edges, key=lambda e: e.skip):
-        dot.edge(e.src, e.dst, **_edge_attrs(e, rankdir))
+        dot.edge(e.src, e.dst, **_u_edge(u, e, _edge_attrs(e, rankdir, layout)))
+    if highlight is not None:
+        _mark_diff(view, dot, highlight)
     return dot
+
+
+# ---------------------------------------------------------------- diff colours (render --diff)
+DIFF_COLORS = {"added": ("#b9e4b0", "#2e7d32"), "changed": ("#ffd98e", "#c77800"), "removed": ("#f7b6b6", "#c62828")}
+SAME_COLOR = "#ffffff"
+
+
+def diff_status(box: Box, highlight: Highlight) -> str | None:
+    """added when every layer of the box is new, changed when any is new or differs, else None."""
+    marks = [highlight.status.get(m) for m in box.members]
+    if box.kind in ("input", "output") or not any(marks):
+        return None
+    return "added" if all(m == "added" for m in marks) else "changed"
+
+
+def _mark_diff(view: View, dot: graphviz.Digraph, highlight: Highlight) -> None:
+    # A node statement repeated after its first one only updates its attributes (in dot),
+    # so the boxes keep their labels, shapes and frames and only change colour.
+    for box in view.boxes.values():
+        if box.kind in ("input", "output"):
+            continue
+        status = diff_status(box, highlight)
+        if status is None:
+            dot.node(box.id, fillcolor=SAME_COLOR, color="#9a9a9a")
+        else:
+            fill, line = DIFF_COLORS[status]
+            dot.node(box.id, fillcolor=fill, color=line, penwidth="2")
+
+
+def _diff_legend(highlight: Highlight, limit: int = 8) -> str:
+    cell = '<TD BGCOLOR="{}"><FONT POINT-SIZE="9">{}</FONT></TD>'
+    cells = [
+        cell.format(DIFF_COLORS["added"][0], f"new (not in {_e(highlight.baseline)})"),
+        cell.format(DIFF_COLORS["changed"][0], "changed"),
+        cell.format(SAME_COLOR, "same"),
+    ]
+    if highlight.removed:
+        names = ", ".join(highlight.removed[:limit])
+        more = f" and {len(highlight.removed) - limit} more" if len(highlight.removed) > limit else ""
+        text = f"removed (only in {highlight.baseline}): {names}{more}"
+        cells.append(
+            f'<TD BGCOLOR="{DIFF_COLORS["removed"][0]}"><FONT POINT-SIZE="9" '
+            f'COLOR="{DIFF_COLORS["removed"][1]}">{_e(text)}</FONT></TD>'
+        )
+    return "".join(cells)
 
 
 # ---------------------------------------------------------------- the diagram object
 class Diagram:
-    """A rendered view: `.source` (dot text), `.save(path)`, and inline SVG in Jupyter."""
+    """A rendered view: `.source` (dot text), `.save(path)` (.html: the interactive page), and Jupyter display."""
 
-    def __init__(self, view: View, rankdir: str = "TB") -> None:
+    def __init__(
+        self, view: View, rankdir: str = "TB", highlight: Highlight | None = None, layout: str = "auto"
+    ) -> None:
         self.view = view
         self.rankdir = rankdir
-        self.dot = to_dot(view, rankdir)
+        self.highlight = highlight
+        self.layout = layout
+        self.dot = to_dot(view, rankdir, highlight, layout)
 
     @property
     def source(self) -> str:
@@ -255,12 +382,17 @@ class Diagram:
                 write_atomic(dot_path, self.source.encode("utf-8"))
                 notes.append(f"wrote the diagram source to {dot_path}")
             image = dot_path.with_suffix(f".{fmt}") if dot_path else f"FILE.{fmt}"
-            raise SpecError("the Graphviz 'dot' program is not installed, so no image can be drawn", notes=notes,
-                            hint=INSTALL_HINT.format(fmt=fmt, dot=dot_path or "FILE.dot", image=image)) from None
+            raise SpecError(
+                "the Graphviz 'dot' program is not installed, so no image can be drawn",
+                notes=notes,
+                hint=INSTALL_HINT.format(fmt=fmt, dot=dot_path or "FILE.dot", image=image),
+            ) from None
         except graphviz.CalledProcessError as err:
             stderr = err.stderr.decode("utf-8", "replace").strip() if isinstance(err.stderr, bytes) else ""
-            raise SpecError(f"Graphviz 'dot' failed: {stderr or err}",
-                            hint="save the diagram as .dot and report it as a netspec bug") from None
+            raise SpecError(
+                f"Graphviz 'dot' failed: {stderr or err}",
+                hint="save the diagram as .dot and report it as a netspec bug",
+            ) from None
         return data
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -269,11 +401,29 @@ class Diagram:
         fmt = out.suffix.lower().lstrip(".")
         if fmt == "gv":
             fmt = "dot"
+        if fmt in ("html", "htm"):
+            write_atomic(out, self.html().encode("utf-8"))
+            return out
         if fmt not in FORMATS:
-            raise SpecError(f"cannot render to '{out.name}'", hint="use a .svg, .png, .pdf or .dot file name")
+            raise SpecError(
+                f"cannot render to '{out.name}'",
+                hint="use a .svg, .png, .pdf or .dot file name, or .html for an interactive page",
+            )
         data = self.source.encode("utf-8") if fmt == "dot" else self.pipe(fmt, dot_path=out.with_suffix(".dot"))
         write_atomic(out, data)
         return out
+
+    def html(self) -> str:
+        """The interactive page (`to_html`): one self-contained file, blocks open and close in place."""
+        from .to_html import render_html
+
+        return render_html(self.view.graph, "full" if self.view.depth is None else self.view.depth, self.rankdir)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the interactive page (in an iframe, so its scripts run); static viewers get the SVG."""
+        from .to_html import iframe
+
+        return iframe(self.html())
 
     def _repr_svg_(self) -> str | None:
         if shutil.which("dot") is None:
@@ -283,8 +433,10 @@ class Diagram:
     def __repr__(self) -> str:
         depth = "full" if self.view.depth is None else self.view.depth
         note = "" if shutil.which("dot") else " (install Graphviz 'dot' to draw it)"
-        return (f"<Diagram {self.view.graph.name}: depth {depth}, {len(self.view.boxes)} boxes, "
-                f"{len(self.view.edges)} edges{note}>")
+        return (
+            f"<Diagram {self.view.graph.name}: depth {depth}, {len(self.view.boxes)} boxes, "
+            f"{len(self.view.edges)} edges{note}>"
+        )
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -310,8 +462,10 @@ def parse_depth(depth: int | str | None) -> int | str | None:
         return int(depth)
     if isinstance(depth, int) and not isinstance(depth, bool) and depth >= 0:
         return depth
-    raise SpecError(f"depth must be a number >= 0 or 'full', got {depth!r}",
-                    hint="0 draws blocks as boxes; 'full' draws every layer")
+    raise SpecError(
+        f"depth must be a number >= 0 or 'full', got {depth!r}",
+        hint="0 draws blocks as boxes; 'full' draws every layer",
+    )
 
 
 def make_view(g: Graph, depth: int | str | None = None) -> View:
@@ -321,8 +475,15 @@ def make_view(g: Graph, depth: int | str | None = None) -> View:
     return build_view(g, None if d == "full" else int(d))
 
 
-def render(spec: str | Graph, depth: int | str | None = None, rankdir: str = "TB",
-           input: Shape | None = None, **params: Any) -> Diagram:
+def render(
+    spec: str | Graph,
+    depth: int | str | None = None,
+    rankdir: str = "TB",
+    input: Shape | None = None,
+    diff: str | Graph | None = None,
+    layout: str = "auto",
+    **params: Any,
+) -> Diagram:
     """Diagram of a spec or a checked Graph.
 
     Args:
@@ -330,29 +491,47 @@ def render(spec: str | Graph, depth: int | str | None = None, rankdir: str = "TB
         depth: block nesting to open (0 = top-level blocks as boxes), `"full"` for
             every layer, or None for the deepest level that stays under ~60 boxes.
         rankdir: `"TB"` (top to bottom) or `"LR"` (left to right).
+        layout: `"auto"` draws an encoder-decoder (U-Net, FCN, hypercolumns) as a U,
+            each down stage beside its up stage (see `u_layout`); `"chain"` does not.
         input, params: passed to `netspec.load` when `spec` is not a Graph.
+        diff: a baseline spec or Graph: colour what `spec` adds or changes against it.
 
     Returns:
         A Diagram; `.save("net.svg")` writes it, Jupyter shows it inline.
     """
     if rankdir not in ("TB", "LR"):
         raise SpecError(f"rankdir must be 'TB' or 'LR', got {rankdir!r}")
+    if layout not in LAYOUTS:
+        raise SpecError(f"layout must be 'auto' or 'chain', got {layout!r}")
     if isinstance(spec, Graph):
         g = spec
     else:
         from netspec.library import load
 
         g = load(spec, input=input, **params)
-    return Diagram(make_view(g, depth), rankdir)
+    highlight = None
+    if diff is not None:
+        from netspec.diff import highlight as diff_highlight
+        from netspec.library import load
+
+        base = diff if isinstance(diff, Graph) else load(diff, input=input)
+        highlight = diff_highlight(base, g, diff if isinstance(diff, str) else "")
+    return Diagram(make_view(g, depth), rankdir, highlight, layout)
 
 
-def render_cli(graph: Graph, args: Any) -> int:
-    """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR]`."""
-    diagram = Diagram(make_view(graph, args.depth), args.rankdir)
+def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None) -> int:
+    """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR] [--layout auto|chain] [--diff BASE]`."""
+    diagram = Diagram(make_view(graph, args.depth), args.rankdir, highlight, getattr(args, "layout", "auto"))
     out = diagram.save(args.output)
     view = diagram.view
     depth = "full" if view.depth is None else view.depth
     print(f"wrote {out}: {len(view.boxes)} boxes, {len(view.edges)} edges (depth {depth})")
+    if highlight is not None:
+        marks = [diff_status(b, highlight) for b in view.boxes.values()]
+        print(
+            f"diff against {highlight.baseline}: {marks.count('added')} boxes new, "
+            f"{marks.count('changed')} changed, {len(highlight.removed)} layers removed"
+        )
     if out.suffix.lower() in (".dot", ".gv") and shutil.which("dot") is None:
         hint = INSTALL_HINT.format(fmt="svg", dot=out, image=out.with_suffix(".svg"))
         print(f"note: the Graphviz 'dot' program is not installed; to get an image, {hint}", file=sys.stderr)

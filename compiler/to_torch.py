@@ -13,6 +13,7 @@ sit at the spec's dotted paths, so `state_dict` keys are the spec's names
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import linecache
 import re
@@ -24,8 +25,8 @@ from torch import nn
 import netspec
 from netspec.errors import SpecError
 from netspec.graph import Graph
+from netspec.ops.form import support_ref
 
-from . import deform, exprs, init
 from .codegen import Generator, Source
 
 _HEADER = '''"""{title}
@@ -47,56 +48,86 @@ def generate(graph: Graph, class_name: str | None = None) -> Source:
     return Generator(graph, class_name).run()
 
 
+def _support_objects(src: Source) -> list[tuple[str, Any]]:
+    """The support objects the body uses (with what they need, needs first), as (name, object)."""
+    found: dict[str, Any] = {}
+
+    def add(module_name: str, name: str) -> None:
+        if name in found:
+            return
+        module = importlib.import_module(module_name)
+        for dep in getattr(module, "NEEDS", {}).get(name, ()):
+            add(module_name, dep)
+        found[name] = getattr(module, name)
+
+    for ref in src.support:
+        parsed = support_ref(ref)
+        assert parsed is not None
+        add(*parsed)
+    return list(found.items())
+
+
 def _support_source(src: Source) -> str:
-    """Copies of the support code the body uses, taken from this package's own source."""
-    objs: list[Any] = []
-    if "DeformConv2d" in src.support:
-        objs += [deform._pair2, deform.deform_conv2d]
-    objs += [exprs.SUPPORT[name] for name in src.support]
-    if src.uses_init:
-        objs += [init.init_tensor, init.apply_init]
-    return "\n\n\n".join(inspect.getsource(o).rstrip() for o in objs)
+    """Copies of the support code the body uses, taken from their modules' own source."""
+    return "\n\n\n".join(inspect.getsource(obj).rstrip() for _, obj in _support_objects(src))
 
 
 def to_source(graph: Graph, class_name: str | None = None) -> str:
     """A standalone Python file defining the network as an nn.Module class (plus `Model`, an alias)."""
     src = generate(graph, class_name)
     title = f"{_safe(graph.name)}: a torch model generated from a netspec spec."
-    parts = [_HEADER.format(title=title, version=netspec.__version__, file=_safe(graph.file), name=src.class_name,
-                            imports=_imports(src))]
     support = _support_source(src)
+    parts = [
+        _HEADER.format(
+            title=title,
+            version=netspec.__version__,
+            file=_safe(graph.file),
+            name=src.class_name,
+            imports=_imports(src, support),
+        )
+    ]
     if support:
-        parts.append("# ---- support code, copied from netspec's compiler package ----\n\n\n" + support + "\n")
+        parts.append("# ---- support code, copied from netspec ----\n\n\n" + support + "\n")
     parts.append("# ---- the network ----\n\n\n" + src.body)
     parts.append(f"\nModel = {src.class_name}\n")
     return "\n\n".join(p.rstrip("\n") for p in parts) + "\n"
 
 
-def _imports(src: Source) -> str:
+def _imports(src: Source, support: str) -> str:
     """The import lines the file needs, in isort order."""
+    text = src.body + support
     std = []
-    if src.uses_init or "DeformConv2d" in src.support:
+    if re.search(r"\bmath\.", text):
         std.append("import math")
     if src.uses_ordered_dict:
         std.append("from collections import OrderedDict")
-    if src.uses_init:
-        std.append("from typing import Any")
-    uses_f = any(re.search(r"\bF\.", inspect.getsource(exprs.SUPPORT[name])) for name in src.support)
-    third = ["import torch"] + (["import torch.nn.functional as F"] if uses_f else []) + ["from torch import nn"]
+    third = ["import torch"]
+    if re.search(r"\bF\.", text):
+        third.append("import torch.nn.functional as F")
+    third += [f"import {h}" for h in sorted(src.modules) if h not in ("nn", "F", "torch", "math")]
+    third.append("from torch import nn")
     return "\n".join(std) + ("\n\n" if std else "") + "\n".join(third)
 
 
-def _namespace(name: str) -> dict[str, Any]:
+def _namespace(name: str, src: Source) -> dict[str, Any]:
     import math
     from collections import OrderedDict
 
     import torch
     import torch.nn.functional as F
 
-    ns: dict[str, Any] = {"__name__": f"netspec.generated.{name}", "math": math, "OrderedDict": OrderedDict,
-                          "torch": torch, "nn": nn, "F": F, "apply_init": init.apply_init,
-                          "init_tensor": init.init_tensor, "deform_conv2d": deform.deform_conv2d}
-    ns.update(exprs.SUPPORT)
+    ns: dict[str, Any] = {
+        "__name__": f"netspec.generated.{name}",
+        "math": math,
+        "OrderedDict": OrderedDict,
+        "torch": torch,
+        "nn": nn,
+        "F": F,
+    }
+    for head in src.modules:
+        if head not in ns:
+            ns[head] = importlib.import_module(head)
+    ns.update(_support_objects(src))
     return ns
 
 
@@ -105,7 +136,7 @@ def module_class(graph: Graph, class_name: str | None = None) -> type[nn.Module]
     src = generate(graph, class_name)
     filename = f"<netspec {_safe(graph.name)}>"
     linecache.cache[filename] = (len(src.body), None, src.body.splitlines(True), filename)
-    ns = _namespace(_safe(graph.name).replace(".", "_"))
+    ns = _namespace(_safe(graph.name).replace(".", "_"), src)
     exec(compile(src.body, filename, "exec"), ns)  # noqa: S102  (our generated code: identifiers and literals)
     cls: type[nn.Module] = ns[src.class_name]
     cls.netspec_source = src.body  # type: ignore[attr-defined]
@@ -142,8 +173,11 @@ def compile_cli(graph: Graph, args: argparse.Namespace) -> int:
         tensors = len(model.state_dict())
         print(f"wrote {out}: state_dict of {graph.name}, {tensors} tensors, {graph.params:,} parameters")
         return 0
-    raise SpecError(f"don't know how to write '{out.name}'", None,
-                    hint="use -o model.py for Python source or -o model.pt for a state_dict")
+    raise SpecError(
+        f"don't know how to write '{out.name}'",
+        None,
+        hint="use -o model.py for Python source or -o model.pt for a state_dict",
+    )
 
 
 def _write(path: Path, text: str) -> None:
@@ -155,3 +189,69 @@ def _write(path: Path, text: str) -> None:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^\w./:+\- ]", "?", str(text))
+
+
+def op_function(op: Any, shapes: list[Any], training: bool = False) -> tuple[nn.Module | None, Any]:
+    """One op as (its module or None, a function of its input tensors), from its torch form.
+
+    For tests and tools that run a single op (the registry-driven shape tests): the
+    same form records the code generator writes, evaluated directly.
+    """
+    from netspec.ops.form import Alias, Call, In, Infix, Ins
+
+    def resolve(ref: str) -> Any:
+        found = support_ref(ref)
+        if found is not None:
+            return getattr(importlib.import_module(found[0]), found[1])
+        import torch
+        import torch.nn.functional as F
+
+        head, _, rest = ref.partition(".")
+        obj: Any = {"nn": nn, "F": F, "torch": torch}.get(head) or importlib.import_module(head)
+        for part in rest.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+    form = op.module(shapes)
+    call = op.call(shapes)
+    if form is not None and (call is None or op.init_targets()):
+        module = resolve(form.cls)(*form.args, **dict(form.kwargs))
+        return module, lambda *xs: module(*xs)
+    if isinstance(call, Alias):
+        return None, lambda *xs: xs[0]
+    if isinstance(call, Infix):
+
+        def infix(*xs: Any) -> Any:
+            out = xs[0]
+            for x in xs[1:]:
+                out = out + x if call.op == "+" else out * x
+            return out
+
+        return None, infix
+    assert isinstance(call, Call)
+
+    def value(a: Any, xs: tuple[Any, ...]) -> Any:
+        if isinstance(a, Ins):
+            return list(xs)
+        if isinstance(a, In):
+            v = xs[a.index]
+            for m in re.finditer(r"\.(\w+)|\[(-?\d*):(-?\d*)\]|\[(-?\d+)\]", a.suffix):
+                if m.group(1):
+                    v = getattr(v, m.group(1))
+                elif m.group(4):
+                    v = v[int(m.group(4))]
+                else:
+                    v = v[int(m.group(2)) if m.group(2) else None : int(m.group(3)) if m.group(3) else None]
+            return v
+        return a
+
+    def run(*xs: Any) -> Any:
+        args = [value(a, xs) for a in call.args]
+        kwargs = {k: value(v, xs) for k, v in call.kwargs}
+        if call.training:
+            kwargs[call.training] = training
+        if call.func.startswith("."):
+            return getattr(args[0], call.func[1:])(*args[1:], **kwargs)
+        return resolve(call.func)(*args, **kwargs)
+
+    return None, run

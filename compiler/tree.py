@@ -104,11 +104,16 @@ def build_tree(graph: Graph) -> Container:
 
 def _check_name(part: str, node: Node, graph: Graph) -> None:
     if not _NAME.match(part):
-        raise SpecError(f"'{part}' cannot name a torch submodule", node.span, path=node.id,
-                        hint="names use letters, digits and '_'")
+        raise SpecError(
+            f"'{part}' cannot name a torch submodule", node.span, path=node.id, hint="names use letters, digits and '_'"
+        )
     if part in _RESERVED:
-        raise SpecError(f"the name '{part}' is taken by torch.nn.Module itself", node.span, path=node.id,
-                        hint=f"rename the layer, e.g. '{part}_'")
+        raise SpecError(
+            f"the name '{part}' is taken by torch.nn.Module itself",
+            node.span,
+            path=node.id,
+            hint=f"rename the layer, e.g. '{part}_'",
+        )
 
 
 def _boundaries(graph: Graph, root: Container) -> None:

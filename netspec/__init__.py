@@ -1,8 +1,8 @@
 """netspec: a declarative model compiler for convolutional networks.
 
-    import netspec
-    g = netspec.load("resnet50")            # checked graph (no torch needed)
-    model = netspec.compile("resnet50")     # torch.nn.Module
+import netspec
+g = netspec.load("resnet50")            # checked graph (no torch needed)
+model = netspec.compile("resnet50")     # torch.nn.Module
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The `netspec` command: list, ops, check, summary, compile, render.
+"""The `netspec` command: list, ops, check, summary, compile, render, diff, view.
 
 Every user mistake prints a SpecError (file:line:col, source line, caret, hint)
 and exits 1; nothing prints a Python traceback.
@@ -10,9 +10,10 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypedDict
 
-from .errors import SpecError
+from .ast import Const, Param
+from .errors import SOURCES, SpecError
 from .graph import Graph
 
 
@@ -53,14 +54,31 @@ def _parse_input(text: str | None) -> tuple[int, ...] | None:
 def load_graph(args: argparse.Namespace) -> Graph:
     from .library import load
 
-    return load(args.spec, input=_parse_input(args.input), **_parse_set(args.set))
+    params, shape = _parse_set(args.set), _parse_input(args.input)
+    try:
+        return load(args.spec, input=shape, **params)
+    except SpecError as err:
+        if shape is not None:
+            _size_hint(err, args.spec, params, shape)
+        raise
+
+
+def _size_hint(err: SpecError, spec: str, params: dict[str, Any], shape: tuple[int, ...]) -> None:
+    """An --input size that fails: hint at the nearest sizes that work (the op's own hint becomes a note)."""
+    from .sizes import suggest
+
+    hint = suggest(spec, params, shape)
+    if hint is not None:
+        if err.hint:
+            err.notes.append(err.hint)
+        err.hint = hint
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     from .library import Loader, library_dir, network_params
 
     loader = Loader()
-    entries = []
+    entries: list[ListEntry] = []
     for path in sorted(library_dir().glob("*.net")):
         loaded = loader.load(path)
         for name, (entry, owner) in loaded.networks.items():
@@ -73,25 +91,30 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     width = max(len(e["name"]) for e in entries) if entries else 0
     for e in entries:
-        params = ", ".join(f"{k}={v}" if v is not None else k for k, v in e["params"].items())
-        print(f"{e['name'].ljust(width)}  {e['file']:<22} {params}")
+        text = ", ".join(f"{k}={v}" if v is not None else k for k, v in e["params"].items())
+        print(f"{e['name'].ljust(width)}  {e['file']:<22} {text}")
     return 0
 
 
-def _default_text(p: Any) -> str | None:
-    from .ast import Const
+class ListEntry(TypedDict):
+    """One row of `netspec list --json`: a network, its file and its parameters' default text."""
 
+    name: str
+    file: str
+    params: dict[str, str | None]
+
+
+def _default_text(p: Param) -> str | None:
+    """A parameter's default as written in the spec (`1e-5`, `"basic"`), or None without one."""
     if p.default is None:
         return None
     if isinstance(p.default, Const):
         v = p.default.value
         return "true" if v is True else "false" if v is False else repr(v) if isinstance(v, str) else str(v)
     s = p.default.span
-    from .errors import SOURCES
-
     lines = SOURCES.get(s.file, "").splitlines()
     if s.line == s.end_line and 0 < s.line <= len(lines):
-        return lines[s.line - 1][s.col - 1: s.end_col - 1]
+        return lines[s.line - 1][s.col - 1 : s.end_col - 1]
     return "..."
 
 
@@ -122,19 +145,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     for w in g.warnings:
         print(w.render() if hasattr(w, "render") else str(w), file=sys.stderr)
     outs = ", ".join(f"{k} {fmt_shape(v)}" for k, v in g.output_shapes().items())
-    print(f"ok: {g.name}: input {fmt_shape(g.input_shape)} -> {outs}; "
-          f"{len(g.layers())} layers, {g.params:,} params, {g.macs / 1e9:.3f} GMACs")
+    print(
+        f"ok: {g.name}: input {fmt_shape(g.input_shape)} -> {outs}; "
+        f"{len(g.layers())} layers, {g.params:,} params, {g.macs / 1e9:.3f} GMACs"
+    )
+    if args.sizes:
+        print(_sizes(args, g).text())
     return 0
 
 
+def _sizes(args: argparse.Namespace, g: Graph) -> Any:
+    """The input-size rule of the spec `args` names (`check --sizes`, the `summary` line)."""
+    from .sizes import Prober, analyze
+
+    params, shape = _parse_set(args.set), _parse_input(args.input)
+    return analyze(args.spec, prober=Prober(args.spec, params, shape, graph=g))
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .summary import table, to_json
+    from .summary import as_json, table
 
     g = load_graph(args)
+    sizes = _sizes(args, g)
     if args.json:
-        print(to_json(g, args.depth))
+        print(json.dumps({**as_json(g, args.depth), "input_sizes": sizes.as_json()}, allow_nan=False))
     else:
         print(table(g, args.depth))
+        print(sizes.short())
     return 0
 
 
@@ -147,7 +184,39 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_render(args: argparse.Namespace) -> int:
     from netspec.compiler.to_graphviz import render_cli
 
-    return render_cli(load_graph(args), args)
+    g = load_graph(args)
+    if args.diff is None:
+        return render_cli(g, args)
+    from .diff import highlight
+    from .library import load
+
+    base = load(args.diff, input=_parse_input(args.input), **_parse_set(args.diff_set))
+    return render_cli(g, args, highlight=highlight(base, g, args.diff))
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """Exit 0 when the graphs are the same, 1 when they differ, 2 when either cannot be loaded."""
+    from .diff import as_json, diff, text
+    from .library import load
+
+    try:
+        both = _parse_set(args.set)
+        ga = load(args.a, input=_parse_input(args.input_a or args.input), **{**both, **_parse_set(args.set_a)})
+        gb = load(args.b, input=_parse_input(args.input_b or args.input), **{**both, **_parse_set(args.set_b)})
+    except SpecError as err:
+        print(err.render(), file=sys.stderr)
+        return 2
+    d = diff(ga, gb, args.a, args.b)
+    print(json.dumps(as_json(d), indent=2, allow_nan=False) if args.json else text(d))
+    return 0 if d.identical else 1
+
+
+def cmd_view(args: argparse.Namespace) -> int:
+    from .view import view_cli
+
+    return view_cli(
+        args.spec, _parse_input(args.input), _parse_set(args.set), args.depth, args.rankdir, args.port, not args.no_open
+    )
 
 
 def _spec_args(p: argparse.ArgumentParser) -> None:
@@ -170,6 +239,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="check a spec and print a one-line verdict")
     _spec_args(p)
+    p.add_argument(
+        "--sizes",
+        action="store_true",
+        help="also work out which input heights and widths run, and which lose no pixels",
+    )
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("summary", help="per-layer table: shapes, params, MACs, receptive field")
@@ -184,12 +258,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--class-name", default=None)
     p.set_defaults(fn=cmd_compile)
 
-    p = sub.add_parser("render", help="draw the architecture (svg, png, pdf or dot)")
+    p = sub.add_parser("render", help="draw the architecture (svg, png, pdf, dot, or an interactive .html page)")
     _spec_args(p)
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--depth", default=None, help="0 = blocks as boxes; 'full' opens everything")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
+    p.add_argument(
+        "--layout",
+        choices=["auto", "chain"],
+        default="auto",
+        help="auto: encoder-decoders (U-Net, FCN) as a U, each down stage beside its up stage; chain: one column",
+    )
+    p.add_argument("--diff", metavar="BASE", help="colour what SPEC adds (green) or changes (amber) against BASE")
+    p.add_argument("--diff-set", action="append", default=[], metavar="NAME=VALUE", help="a parameter of BASE")
     p.set_defaults(fn=cmd_render)
+
+    p = sub.add_parser("diff", help="compare two networks layer by layer (exit 0 same, 1 different, 2 trouble)")
+    p.add_argument("a", metavar="A", help="the old network: a library name, a file or file.net:network")
+    p.add_argument("b", metavar="B", help="the new network")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="a parameter of both")
+    p.add_argument("--set-a", action="append", default=[], metavar="NAME=VALUE", help="a parameter of A")
+    p.add_argument("--set-b", action="append", default=[], metavar="NAME=VALUE", help="a parameter of B")
+    p.add_argument("--input", metavar="CxHxW", help="the input shape of both")
+    p.add_argument("--input-a", metavar="CxHxW", help="the input shape of A")
+    p.add_argument("--input-b", metavar="CxHxW", help="the input shape of B")
+    p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
+    p.set_defaults(fn=cmd_diff)
+
+    p = sub.add_parser("view", help="serve the interactive diagram on localhost, redrawn when the spec is saved")
+    _spec_args(p)
+    p.add_argument("--depth", default=None, help="the level shown first: 0 = blocks as boxes; 'full' opens everything")
+    p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
+    p.add_argument("--port", type=int, default=0, help="default: any free port")
+    p.add_argument("--no-open", action="store_true", help="do not open a browser")
+    p.set_defaults(fn=cmd_view)
     return parser
 
 

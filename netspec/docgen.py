@@ -17,13 +17,30 @@ END = "<!-- ops:end -->"
 DOC = Path(__file__).resolve().parent.parent / "docs" / "language.md"
 
 
+# How typing and pydantic print a parameter's type -> the words the docs use, in order.
+_LIMITS = "FieldInfo(annotation=NoneType, required=True, metadata=[{}, Le(le=65536)])"
+_TYPE_WORDS = (
+    ("typing.", ""),
+    (f"Annotated[int, Strict(strict=True), {_LIMITS.format('Gt(gt=0)')}]", "int>0"),
+    (f"Annotated[int, Strict(strict=True), {_LIMITS.format('Ge(ge=0)')}]", "int>=0"),
+    ("Annotated[int, Strict(strict=True)]", "int"),
+    ("Annotated[bool, Strict(strict=True)]", "bool"),
+    ("netspec.ops.base.", ""),
+    ("<class '", ""),
+    ("'>", ""),
+    ("|", "\\|"),  # markdown table cells
+)
+
+
 def type_text(t: Any) -> str:
-    """A readable type for docs and `netspec ops` (markdown pipes escaped)."""
-    text = str(t).replace("typing.", "").replace("Annotated[int, Strict(strict=True), FieldInfo(annotation=NoneType, required=True, metadata=[Gt(gt=0), Le(le=65536)])]", "int>0")
-    text = text.replace("Annotated[int, Strict(strict=True), FieldInfo(annotation=NoneType, required=True, metadata=[Ge(ge=0), Le(le=65536)])]", "int>=0")
-    text = text.replace("Annotated[int, Strict(strict=True)]", "int").replace("Annotated[bool, Strict(strict=True)]", "bool")
-    text = text.replace("netspec.ops.base.", "").replace("<class '", "").replace("'>", "")
-    return text.replace("|", "\\|")
+    """A readable type for docs and `netspec ops` (markdown pipes escaped).
+
+    `Annotated[int, Strict(strict=True), FieldInfo(... Gt(gt=0) ...)] | None` -> `int>0 \\| None`.
+    """
+    text = str(t)
+    for raw, word in _TYPE_WORDS:
+        text = text.replace(raw, word)
+    return text
 
 
 def op_table() -> str:

@@ -1,10 +1,10 @@
 """SpecError: every mistake a user can make, rendered like a compiler error.
 
-    specs/resnet.net:12:5: error: unknown op 'bachnorm'
-       12 |     bachnorm
-          |     ^^^^^^^^
-      at: layer1.0
-    hint: did you mean 'batchnorm'?
+specs/resnet.net:12:5: error: unknown op 'bachnorm'
+   12 |     bachnorm
+      |     ^^^^^^^^
+  at: layer1.0
+hint: did you mean 'batchnorm'?
 """
 
 from __future__ import annotations
@@ -50,8 +50,14 @@ class SpecError(Exception):
         return self.render()
 
 
-def render_diagnostic(severity: str, message: str, span: Span | None, path: str | None = None,
-                      notes: Iterable[str] = (), hint: str | None = None) -> str:
+def render_diagnostic(
+    severity: str,
+    message: str,
+    span: Span | None,
+    path: str | None = None,
+    notes: Iterable[str] = (),
+    hint: str | None = None,
+) -> str:
     """Format a diagnostic (an error, or a lint warning) with its source line and caret."""
     lines = []
     if span is None:

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from itertools import repeat
 from typing import Any
 
@@ -33,11 +33,26 @@ _IDENT = re.compile(r"^[A-Za-z0-9_]+$")
 
 # Names people bring from other frameworks, for "did you mean".
 SYNONYMS = {
-    "batchnorm": "bn", "batch_norm": "bn", "batchnorm2d": "bn", "conv2d": "conv", "convolution": "conv",
-    "dense": "linear", "fc": "linear", "fully_connected": "linear", "maxpool2d": "maxpool",
-    "max_pool": "maxpool", "avg_pool": "avgpool", "avgpool2d": "avgpool", "deconv": "conv_transpose",
-    "convtranspose2d": "conv_transpose", "swish": "silu", "cat": "concat", "interpolate": "upsample",
-    "layernorm": "layer_norm", "gap": "global_pool", "leakyrelu": "leaky_relu",
+    "batchnorm": "bn",
+    "batch_norm": "bn",
+    "batchnorm2d": "bn",
+    "conv2d": "conv",
+    "convolution": "conv",
+    "dense": "linear",
+    "fc": "linear",
+    "fully_connected": "linear",
+    "maxpool2d": "maxpool",
+    "max_pool": "maxpool",
+    "avg_pool": "avgpool",
+    "avgpool2d": "avgpool",
+    "deconv": "conv_transpose",
+    "convtranspose2d": "conv_transpose",
+    "swish": "silu",
+    "cat": "concat",
+    "interpolate": "upsample",
+    "layernorm": "layer_norm",
+    "gap": "global_pool",
+    "leakyrelu": "leaky_relu",
 }
 
 
@@ -79,8 +94,12 @@ class _Entered:
     def __enter__(self) -> Frame:
         ev = self.ev
         if ev.depth >= ev.limits.max_depth:
-            raise LimitError("max_depth", f"blocks and bodies nested deeper than {ev.limits.max_depth}", self.span,
-                             path=self.frame.path or None)
+            raise LimitError(
+                "max_depth",
+                f"blocks and bodies nested deeper than {ev.limits.max_depth}",
+                self.span,
+                path=self.frame.path or None,
+            )
         self.saved, ev.frame = ev.frame, self.frame
         ev.depth += 1
         return self.frame
@@ -106,8 +125,16 @@ class Evaluator:
         self._shape_cache: dict[Any, tuple[Shape, int, int]] = {}
 
     # ------------------------------------------------------------ entry
-    def run(self, name: str, file: str, body: tuple[A.Stmt, ...], env: Env,
-            args: dict[str, Any], input_override: Shape | None, span: A.Span) -> Graph:
+    def run(
+        self,
+        name: str,
+        file: str,
+        body: tuple[A.Stmt, ...],
+        env: Env,
+        args: dict[str, Any],
+        input_override: Shape | None,
+        span: A.Span,
+    ) -> Graph:
         self.graph = g = Graph(name=name, file=file, args=args, input_shape=())
         self.input_override = _input_shape(input_override, span) if input_override is not None else None
         env.tensor = self._tensor_value
@@ -117,8 +144,11 @@ class Evaluator:
         start = None
         if not any(isinstance(s, A.Input) for s in body):
             if self.input_override is None:
-                raise SpecError(f"network '{name}' declares no input", span,
-                                hint="add a line such as 'input 3x224x224', or pass --input")
+                raise SpecError(
+                    f"network '{name}' declares no input",
+                    span,
+                    hint="add a line such as 'input 3x224x224', or pass --input",
+                )
             start = self._make_input(self.input_override, span)
         with _recursion_room(recursion_room(self.limits)):
             final = self._body(body, root, env, start, span)
@@ -135,8 +165,8 @@ class Evaluator:
     def entered(self, frame: Frame, span: A.Span) -> _Entered:
         """Make `frame` the current naming scope while a body runs; bodies nest up to max_depth.
 
-            with self.entered(sub, t.span):
-                out = ...           # @refs and `in` resolve in sub; the caller's frame returns after
+        with self.entered(sub, t.span):
+            out = ...           # @refs and `in` resolve in sub; the caller's frame returns after
         """
         return _Entered(self, frame, span)
 
@@ -189,8 +219,11 @@ class Evaluator:
             raise SpecError(f"repeat needs a count >= 0, got {type_name(n)} {show(n)}", s.count.span)
         left = self.limits.max_iterations - self.meter.iterations
         if n > left:
-            raise LimitError("max_iterations", f"repeat {n:,} would run more than "
-                             f"{self.limits.max_iterations:,} iterations in all", s.count.span)
+            raise LimitError(
+                "max_iterations",
+                f"repeat {n:,} would run more than {self.limits.max_iterations:,} iterations in all",
+                s.count.span,
+            )
         for _ in range(n):
             self.meter.iteration(s.span)
             inner = env.child()
@@ -259,16 +292,20 @@ class Evaluator:
         cls = OPS.get(s.kind)
         if cls is None or not issubclass(cls, ParamOp):
             weighted = sorted(k for k, c in OPS.items() if issubclass(c, ParamOp))
-            raise SpecError(f"'init' needs an op with weights, not '{s.kind}'", s.kind_span,
-                            hint=did_you_mean(s.kind, weighted) or f"one of: {', '.join(weighted)}")
+            raise SpecError(
+                f"'init' needs an op with weights, not '{s.kind}'",
+                s.kind_span,
+                hint=did_you_mean(s.kind, weighted) or f"one of: {', '.join(weighted)}",
+            )
         found: dict[str, Init | None] = {"weight": None, "bias": None}
         for kw in s.kwargs:
             if kw.name not in found:
                 raise SpecError(f"unknown init target '{kw.name}'", kw.span, hint="use weight=... or bias=...")
             value = evaluate(kw.value, env)
             if value is not None and not isinstance(value, Init):
-                raise SpecError(f"{kw.name}= needs an init scheme such as kaiming_normal(), got {type_name(value)}",
-                                kw.value.span)
+                raise SpecError(
+                    f"{kw.name}= needs an init scheme such as kaiming_normal(), got {type_name(value)}", kw.value.span
+                )
             found[kw.name] = value
         self._count_scope(s.span)
         self._g().inits.append(InitRule(frame.path, s.kind, found["weight"], found["bias"], s.span))
@@ -281,12 +318,14 @@ class Evaluator:
         if s.label is not None:
             label = evaluate(s.label, env)
             if not isinstance(label, str) or not _IDENT.match(label):
-                raise SpecError(f"'{label}' is not a valid layer name", s.label.span,
-                                hint="names use letters, digits and '_'")
+                raise SpecError(
+                    f"'{label}' is not a valid layer name", s.label.span, hint="names use letters, digits and '_'"
+                )
         return self._chain(s.chain, frame, env, cur, label, s)
 
-    def _chain(self, chain: A.Chain, frame: Frame, env: Env, cur: str | None,
-               label: str | None, s: A.LayerStmt) -> str | None:
+    def _chain(
+        self, chain: A.Chain, frame: Frame, env: Env, cur: str | None, label: str | None, s: A.LayerStmt
+    ) -> str | None:
         layers = [t for t in chain.terms if not isinstance(t, A.RefTerm)]
         if label is not None and len(layers) > 1:
             sub = self._open(frame, label, "seq", "", s.span, cur)
@@ -338,12 +377,26 @@ class Evaluator:
         if nid in g.nodes or nid in g.scopes or label in frame.names:
             first = g.nodes[nid].span if nid in g.nodes else g.scopes[nid].span if nid in g.scopes else None
             where = f"first defined at line {first.line}" if first else "already used in this scope"
-            raise SpecError(f"duplicate name '{label}'", span, path=nid, notes=[where],
-                            hint="give each layer in a scope its own name")
+            raise SpecError(
+                f"duplicate name '{label}'",
+                span,
+                path=nid,
+                notes=[where],
+                hint="give each layer in a scope its own name",
+            )
         return label
 
-    def _open(self, frame: Frame, label: str, kind: str, name: str, span: A.Span,
-              cur: str | None, claimed: bool = False, block_root: bool = False) -> Frame:
+    def _open(
+        self,
+        frame: Frame,
+        label: str,
+        kind: str,
+        name: str,
+        span: A.Span,
+        cur: str | None,
+        claimed: bool = False,
+        block_root: bool = False,
+    ) -> Frame:
         if not claimed:
             label = self._claim(frame, label, span)
         path = frame.child_id(label)
@@ -357,8 +410,9 @@ class Evaluator:
         self.meter.spend(COST["scope"], span)
         g = self._g()
         if len(g.scopes) + len(g.inits) >= self.limits.max_scopes:
-            raise LimitError("max_scopes", f"the network has more than {self.limits.max_scopes:,} scopes "
-                             "and init rules", span)
+            raise LimitError(
+                "max_scopes", f"the network has more than {self.limits.max_scopes:,} scopes and init rules", span
+            )
 
     def _close(self, frame: Frame, label: str, sub: Frame, out: str | None) -> str | None:
         self._g().scopes[sub.path].output = out
@@ -371,8 +425,11 @@ class Evaluator:
         assert frame is not None
         head, _, rest = path.partition(".")
         if path == "in":
-            return _need(frame.block_input if frame.block_input is not None else self._net_input(span), span,
-                         "there is no input here yet")
+            return _need(
+                frame.block_input if frame.block_input is not None else self._net_input(span),
+                span,
+                "there is no input here yet",
+            )
         f: Frame | None = frame
         while f is not None:
             if head in f.names:
@@ -384,13 +441,20 @@ class Evaluator:
                     return full
                 if full in g.scopes and g.scopes[full].output is not None:
                     return g.scopes[full].output  # type: ignore[return-value]
-                inside = [p[len(f.child_id(head)) + 1:] for p in [*g.scopes, *g.nodes]
-                          if p.startswith(f.child_id(head) + ".")]
+                inside = [
+                    p[len(f.child_id(head)) + 1 :]
+                    for p in [*g.scopes, *g.nodes]
+                    if p.startswith(f.child_id(head) + ".")
+                ]
                 raise SpecError(f"'{head}' has no part '{rest}'", span, hint=did_you_mean(rest, near(rest, inside)))
             f = f.parent
         visible = self._visible_names(frame)
-        raise SpecError(f"undefined reference '@{path}'", span, hint=did_you_mean(head, near(head, visible))
-                        or "refer to a named layer defined earlier in this block or network")
+        raise SpecError(
+            f"undefined reference '@{path}'",
+            span,
+            hint=did_you_mean(head, near(head, visible))
+            or "refer to a named layer defined earlier in this block or network",
+        )
 
     def _visible_names(self, frame: Frame) -> list[str]:
         names: list[str] = ["in"]
@@ -420,12 +484,17 @@ class Evaluator:
         op, key = self._validate(cls, params, t)
         inputs = ([cur] if cur is not None else []) + [x.node for x in tensors]
         if not inputs:
-            raise SpecError(f"'{t.name}' has no input", t.name_span, hint="declare 'input CxHxW' before the first layer")
+            raise SpecError(
+                f"'{t.name}' has no input", t.name_span, hint="declare 'input CxHxW' before the first layer"
+            )
         lo, hi = cls.inputs
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
-            raise SpecError(f"'{t.name}' takes {want} inputs, got {len(inputs)}", t.span,
-                            hint="pass extra inputs as @name, e.g. 'concat @skip'")
+            raise SpecError(
+                f"'{t.name}' takes {want} inputs, got {len(inputs)}",
+                t.span,
+                hint="pass extra inputs as @name, e.g. 'concat @skip'",
+            )
         label = self._claim(frame, name, t.span)
         return self._add_node(frame.child_id(label), op, key, inputs, t, frame, label)
 
@@ -435,21 +504,29 @@ class Evaluator:
         positional = iter(cls.positional)
         for a in t.args:
             if isinstance(a, A.Name) and a.id in _param_names(cls) and not env.has(a.id):
-                raise SpecError(f"'{a.id}' needs a value", a.span, hint=f"parameters are written name=value: '{a.id}=...'")
+                raise SpecError(
+                    f"'{a.id}' needs a value", a.span, hint=f"parameters are written name=value: '{a.id}=...'"
+                )
             v = evaluate(a, env)
             if isinstance(v, Tensor) and cls.inputs != (1, 1):
                 tensors.append(v)
                 continue
             key = next(positional, None)
             if key is None:
-                raise SpecError(f"'{t.name}' takes {len(cls.positional) or 'no'} positional parameter(s)",
-                                a.span, hint=_param_hint(cls))
+                raise SpecError(
+                    f"'{t.name}' takes {len(cls.positional) or 'no'} positional parameter(s)",
+                    a.span,
+                    hint=_param_hint(cls),
+                )
             params[key] = v
         for kw in t.kwargs:
             v = evaluate(kw.value, env)
             if isinstance(v, Tensor):
-                raise SpecError(f"parameter '{kw.name}' cannot be a tensor", kw.span,
-                                hint="pass extra inputs positionally: 'concat @skip'")
+                raise SpecError(
+                    f"parameter '{kw.name}' cannot be a tensor",
+                    kw.span,
+                    hint="pass extra inputs positionally: 'concat @skip'",
+                )
             if kw.name in params or _alias_of(cls, kw.name) in params:
                 raise SpecError(f"parameter '{kw.name}' given twice", kw.span)
             params[kw.name] = v
@@ -474,6 +551,8 @@ class Evaluator:
         try:
             op = cls(**params)
         except ValidationError as err:
+            if not isinstance(t, A.OpCall):  # pragma: no cover - merges take no parameters
+                raise SpecError(f"'{cls.kind}': {err}", t.span) from None
             raise _param_error(cls, err, t) from None
         try:
             self._op_cache[key] = (op, key)
@@ -481,16 +560,20 @@ class Evaluator:
             pass
         return op, key
 
-    def _add_node(self, nid: str, op: Op, key: Any, inputs: list[str], t: A.OpCall | A.Term,
-                  frame: Frame, label: str) -> str:
+    def _add_node(
+        self, nid: str, op: Op, key: Any, inputs: list[str], t: A.OpCall | A.Term, frame: Frame, label: str
+    ) -> str:
         g = self._g()
         if len(g.nodes) > self.limits.max_nodes:  # the input node is not a layer
             raise LimitError("max_nodes", f"the network has more than {self.limits.max_nodes:,} layers", t.span)
         self.meter.spend(COST["layer"] + COST["edge"] * len(inputs), t.span)
         self.edges += len(inputs)
         if self.edges > self.limits.max_edges:
-            raise LimitError("max_edges", f"the layers' inputs total more than {self.limits.max_edges:,} "
-                             f"(this one takes {len(inputs):,})", t.span)
+            raise LimitError(
+                "max_edges",
+                f"the layers' inputs total more than {self.limits.max_edges:,} (this one takes {len(inputs):,})",
+                t.span,
+            )
         ins = [g.nodes[i] for i in inputs]
         shapes = tuple(n.shape for n in ins)
         key = (key, shapes)
@@ -501,12 +584,20 @@ class Evaluator:
             except MergeMismatch as err:
                 raise self._merge_error(err, ins, t, nid, frame) from None
             except ShapeError as err:
-                raise SpecError(f"{op.kind}: {err.message}" if not err.message.startswith(op.kind) else err.message,
-                                t.span, hint=err.hint, path=nid,
-                                notes=[f"input shape {fmt_shape(s)}" for s in shapes]) from None
+                raise SpecError(
+                    f"{op.kind}: {err.message}" if not err.message.startswith(op.kind) else err.message,
+                    t.span,
+                    hint=err.hint,
+                    path=nid,
+                    notes=[f"input shape {fmt_shape(s)}" for s in shapes],
+                ) from None
             if max(out, default=0) > self.limits.max_int:  # sizes that double per layer grow without end
-                raise LimitError("max_int", f"{op.kind}: output size {max(out):.3g} is larger than "
-                                 f"{self.limits.max_int:,}", t.span, path=nid)
+                raise LimitError(
+                    "max_int",
+                    f"{op.kind}: output size {max(out):.3g} is larger than {self.limits.max_int:,}",
+                    t.span,
+                    path=nid,
+                )
             hit = (out, op.count_params(list(shapes), out), op.count_macs(list(shapes), out))
             self._shape_cache[key] = hit
         r = max(n.rf[0] for n in ins)
@@ -525,8 +616,7 @@ class Evaluator:
             return f"'{n.id}' ({n.op.kind}, line {n.span.line})"
 
         a, b = ins[err.i], ins[err.j]
-        msg = (f"{err.kind}: {fmt_shape(a.shape)} from {origin(a)} vs "
-               f"{fmt_shape(b.shape)} from {origin(b)}")
+        msg = f"{err.kind}: {fmt_shape(a.shape)} from {origin(a)} vs {fmt_shape(b.shape)} from {origin(b)}"
         return SpecError(msg, t.span, hint=err.hint, path=nid)
 
     def _merge(self, kind: str, inputs: list[str], frame: Frame, t: A.Term) -> str:
@@ -537,8 +627,11 @@ class Evaluator:
     # ------------------------------------------------------------ composite layers
     def _parallel(self, t: A.Parallel, frame: Frame, env: Env, cur: str | None, name: str | None) -> str:
         if t.merge not in ("concat", "add", "mul"):
-            raise SpecError(f"'{t.merge} {{ ... }}' is not a merge", t.merge_span,
-                            hint=did_you_mean(t.merge, ["concat", "add", "mul"]) or "use concat, add or mul")
+            raise SpecError(
+                f"'{t.merge} {{ ... }}' is not a merge",
+                t.merge_span,
+                hint=did_you_mean(t.merge, ["concat", "add", "mul"]) or "use concat, add or mul",
+            )
         x = _need(cur, t.span)
         target = self._open(frame, name, "seq", "", t.span, cur) if name is not None else frame
         outs: list[str] = []
@@ -598,9 +691,12 @@ class Evaluator:
         entry = self.blocks[t.name]
         d = entry.defn
         if d.name in self.stack:
-            chain = " -> ".join([*self.stack[self.stack.index(d.name):], d.name])
-            raise SpecError(f"block '{d.name}' uses itself ({chain})", t.name_span,
-                            hint="blocks cannot be recursive; use a loop with a depth parameter")
+            chain = " -> ".join([*self.stack[self.stack.index(d.name) :], d.name])
+            raise SpecError(
+                f"block '{d.name}' uses itself ({chain})",
+                t.name_span,
+                hint="blocks cannot be recursive; use a loop with a depth parameter",
+            )
         self.meter.iteration(t.span)  # a call that makes no layer still costs a step
         label = self._claim(frame, name, t.span)
         path = frame.child_id(label)
@@ -627,14 +723,20 @@ class Evaluator:
         params = {p.name: p for p in d.params}
         given: dict[str, tuple[Any, A.Span]] = {}
         if len(t.args) > len(d.params):
-            raise SpecError(f"block '{d.name}' takes {len(d.params)} parameters, got {len(t.args)}",
-                            t.args[len(d.params)].span, hint=_block_sig(d))
+            raise SpecError(
+                f"block '{d.name}' takes {len(d.params)} parameters, got {len(t.args)}",
+                t.args[len(d.params)].span,
+                hint=_block_sig(d),
+            )
         for p, a in zip(d.params, t.args, strict=False):  # caller's frame: @refs are the caller's
             given[p.name] = (evaluate(a, env), a.span)
         for kw in t.kwargs:
             if kw.name not in params:
-                raise SpecError(f"block '{d.name}' has no parameter '{kw.name}'", kw.span,
-                                hint=did_you_mean(kw.name, params) or _block_sig(d))
+                raise SpecError(
+                    f"block '{d.name}' has no parameter '{kw.name}'",
+                    kw.span,
+                    hint=did_you_mean(kw.name, params) or _block_sig(d),
+                )
             if kw.name in given:
                 raise SpecError(f"parameter '{kw.name}' given twice", kw.span)
             given[kw.name] = (evaluate(kw.value, env), kw.span)
@@ -667,8 +769,11 @@ def _input_shape(shape: Any, span: A.Span) -> Shape:
     """Check an input shape given from outside (`--input`, `input=`): 1 or 3 ints in 1..65536."""
     dims = tuple(shape) if isinstance(shape, (tuple, list)) and len(shape) <= 3 else ()
     if len(dims) not in (1, 3) or not all(type(d) is int and 0 < d <= 1 << 16 for d in dims):
-        raise SpecError(f"an input shape is 1 or 3 integers from 1 to 65536, got {show(shape)}", span,
-                        hint="e.g. input=(3, 224, 224) or --input 3x224x224")
+        raise SpecError(
+            f"an input shape is 1 or 3 integers from 1 to 65536, got {show(shape)}",
+            span,
+            hint="e.g. input=(3, 224, 224) or --input 3x224x224",
+        )
     return dims
 
 
@@ -711,7 +816,7 @@ def _input_op() -> Op:
     return _INPUT_OP
 
 
-@lru_cache(maxsize=None)  # op classes never change; model_fields is slow to read per layer
+@cache  # op classes never change; model_fields is slow to read per layer
 def _alias_of(cls: type[Op], name: str) -> str:
     for fname, f in cls.model_fields.items():
         if f.alias == name:
@@ -721,7 +826,7 @@ def _alias_of(cls: type[Op], name: str) -> str:
     return name
 
 
-@lru_cache(maxsize=None)
+@cache
 def _param_names(cls: type[Op]) -> tuple[str, ...]:
     names = []
     for fname, f in cls.model_fields.items():
@@ -734,7 +839,9 @@ def _param_names(cls: type[Op]) -> tuple[str, ...]:
 def _param_hint(cls: type[Op]) -> str:
     pos = " ".join(cls.positional)
     return f"usage: {cls.kind} {pos} " + " ".join(
-        f"{f.alias or n}=..." for n, f in cls.model_fields.items() if n not in cls.positional and n not in ("init", "bias_init")
+        f"{f.alias or n}=..."
+        for n, f in cls.model_fields.items()
+        if n not in cls.positional and n not in ("init", "bias_init")
     )
 
 
@@ -775,7 +882,9 @@ def _check_type(p: A.Param, value: Any, span: A.Span) -> None:
         return
     test = _TYPES.get(p.type)
     if test is None:
-        raise SpecError(f"unknown type '{p.type}'", p.span, hint=did_you_mean(p.type, _TYPES) or f"one of {', '.join(_TYPES)}")
+        raise SpecError(
+            f"unknown type '{p.type}'", p.span, hint=did_you_mean(p.type, _TYPES) or f"one of {', '.join(_TYPES)}"
+        )
     if not test(value):
         raise SpecError(f"parameter '{p.name}' must be {p.type}, got {type_name(value)} {show(value)}", span)
 
@@ -784,14 +893,18 @@ def _block_sig(d: A.BlockDef) -> str:
     return f"usage: {d.name}({', '.join(p.name + ('=...' if p.default else '') for p in d.params)})"
 
 
-def bind_params(params: tuple[A.Param, ...], given: dict[str, Any], env: Env, what: str,
-                span: A.Span) -> dict[str, Any]:
+def bind_params(
+    params: tuple[A.Param, ...], given: dict[str, Any], env: Env, what: str, span: A.Span
+) -> dict[str, Any]:
     """Bind network parameters: given values override defaults; check names and types."""
     names = {p.name for p in params}
     for key in given:
         if key not in names:
-            raise SpecError(f"{what} has no parameter '{key}'", span,
-                            hint=did_you_mean(key, names) or f"parameters: {', '.join(sorted(names)) or 'none'}")
+            raise SpecError(
+                f"{what} has no parameter '{key}'",
+                span,
+                hint=did_you_mean(key, names) or f"parameters: {', '.join(sorted(names)) or 'none'}",
+            )
     out: dict[str, Any] = {}
     for p in params:
         if p.name in given:

@@ -1,10 +1,10 @@
 """How shapes and counts read everywhere: errors, tables, diagrams, generated code.
 
-    fmt_shape((64, 56, 56))                    -> '(N,64,56,56)'     errors, summary tables
-    fmt_shape((64, 56, 56), sep=", ")          -> '(N, 64, 56, 56)'  generated code comments
-    fmt_shape((64, 56, 56), batch=False)       -> '64x56x56'         diagram labels
-    fmt_count(25_557_032)                      -> '25.56M'           params, MACs
-    fmt_int(25_557_032)                        -> '25,557,032'
+fmt_shape((64, 56, 56))                    -> '(N,64,56,56)'     errors, summary tables
+fmt_shape((64, 56, 56), sep=", ")          -> '(N, 64, 56, 56)'  generated code comments
+fmt_shape((64, 56, 56), batch=False)       -> '64x56x56'         diagram labels
+fmt_count(25_557_032)                      -> '25.56M'           params, MACs
+fmt_int(25_557_032)                        -> '25,557,032'
 """
 
 from __future__ import annotations

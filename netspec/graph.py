@@ -7,14 +7,18 @@ Edges carry the tensor shape and the input slot.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .ast import Span
 from .ops import Init, Op, Shape
 
 if TYPE_CHECKING:
     import networkx as nx
+
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -75,19 +79,19 @@ class Graph:
     implicit_output: bool = False  # True when the network declares no `output`
     inits: list[InitRule] = field(default_factory=list)
     warnings: list[Any] = field(default_factory=list)
-    _nx: nx.DiGraph | None = None
+    _nx: nx.DiGraph[str] | None = None
     _cache: dict[str, tuple[int, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     INPUT = "input"
 
     # ------------------------------------------------------------ views
     @property
-    def nx(self) -> nx.DiGraph:
+    def nx(self) -> nx.DiGraph[str]:
         """The networkx DiGraph: node attribute `node` holds the Node; edges `shape`, `slot`."""
         if self._nx is None:
             import networkx  # imported here: checking alone never pays for it
 
-            g = networkx.DiGraph(name=self.name)
+            g: nx.DiGraph[str] = networkx.DiGraph(name=self.name)
             for n in self.nodes.values():
                 g.add_node(n.id, node=n)
                 for slot, src in enumerate(n.inputs):
@@ -137,7 +141,7 @@ class Graph:
     def enclosing_scopes(self, path: str) -> list[str]:
         """The scopes around a node or scope, innermost first, ending with the network (``).
 
-            g.enclosing_scopes("layer1.0.conv1")  ->  ["layer1.0", "layer1", ""]
+        g.enclosing_scopes("layer1.0.conv1")  ->  ["layer1.0", "layer1", ""]
         """
         out = []
         head = path
@@ -164,13 +168,13 @@ class Graph:
                 groups[path].append(n.id)
         return groups
 
-    def _cached(self, name: str, compute: Any) -> Any:
+    def _cached(self, name: str, compute: Callable[[], _T]) -> _T:
         # Nodes and scopes only ever grow, so their counts tell whether a cached answer is stale.
         version = len(self.nodes) + len(self.scopes)
         hit = self._cache.get(name)
         if hit is None or hit[0] != version:
             hit = self._cache[name] = (version, compute())
-        return hit[1]
+        return cast(_T, hit[1])
 
     def output_shapes(self) -> dict[str, Shape]:
         return {name: self.nodes[nid].shape for name, nid in self.outputs.items()}
@@ -179,5 +183,7 @@ class Graph:
         return [o for o in self.outputs if training or o not in self.train_outputs]
 
     def __repr__(self) -> str:
-        return (f"<Graph {self.name} input={self.input_shape} nodes={len(self.nodes)} "
-                f"params={self.params:,} outputs={self.output_shapes()}>")
+        return (
+            f"<Graph {self.name} input={self.input_shape} nodes={len(self.nodes)} "
+            f"params={self.params:,} outputs={self.output_shapes()}>"
+        )

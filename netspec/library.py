@@ -1,8 +1,8 @@
 """Files, imports and the spec library: resolve `resnet50` or `a.net:name` to a checked Graph.
 
-    load("resnet50")                      # a library network
-    load("specs/unet.net:unet", num_classes=3)
-    load("my.net", input=(3, 64, 64))
+load("resnet50")                      # a library network
+load("specs/unet.net:unet", num_classes=3)
+load("my.net", input=(3, 64, 64))
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class Loader:
         if path in self.files:
             return self.files[path]
         if path in self.loading:
-            cycle = " -> ".join(p.name for p in [*self.loading[self.loading.index(path):], path])
+            cycle = " -> ".join(p.name for p in [*self.loading[self.loading.index(path) :], path])
             raise SpecError(f"import cycle: {cycle}", span, hint="move the shared blocks into a file both import")
         if len(self.loading) >= self.limits.max_import_depth:
             raise LimitError("max_import_depth", f"imports nested deeper than {self.limits.max_import_depth}", span)
@@ -99,7 +99,7 @@ class Loader:
 
     def _import(self, into: LoadedFile, imp: A.Import) -> None:
         if imp.is_path:
-            target = (into.path.parent / imp.target)
+            target = into.path.parent / imp.target
         else:
             target = library_dir() / f"{imp.target}.net"
             if not target.is_file():
@@ -130,7 +130,9 @@ def library_index() -> dict[str, Path]:
 
 def resolve(spec: str) -> tuple[Path, str | None]:
     """`resnet50`, `file.net` or `file.net:network` -> (file, network name or None)."""
-    file, sep, name = spec.rpartition(":") if spec.count(":") and not re.match(r"^[A-Za-z]:\\", spec) else ("", "", spec)
+    file, sep, name = (
+        spec.rpartition(":") if spec.count(":") and not re.match(r"^[A-Za-z]:\\", spec) else ("", "", spec)
+    )
     if sep:
         return Path(file), name or None
     if spec.endswith(".net") or "/" in spec or Path(spec).is_file():
@@ -138,12 +140,16 @@ def resolve(spec: str) -> tuple[Path, str | None]:
     index = library_index()
     if spec in index:
         return index[spec], spec
-    raise SpecError(f"no network or file named '{spec}'", None,
-                    hint=did_you_mean(spec, index) or "see 'netspec list' for the library")
+    raise SpecError(
+        f"no network or file named '{spec}'",
+        None,
+        hint=did_you_mean(spec, index) or "see 'netspec list' for the library",
+    )
 
 
-def network_params(entry: A.NetworkDef | A.NetworkAlias, owner: LoadedFile,
-                   seen: tuple[str, ...] = ()) -> list[A.Param]:
+def network_params(
+    entry: A.NetworkDef | A.NetworkAlias, owner: LoadedFile, seen: tuple[str, ...] = ()
+) -> list[A.Param]:
     """The parameters a network (or alias) accepts, with defaults."""
     if isinstance(entry, A.NetworkDef):
         return list(entry.params)
@@ -159,23 +165,36 @@ def network_params(entry: A.NetworkDef | A.NetworkAlias, owner: LoadedFile,
 
 def _target(alias: A.NetworkAlias, owner: LoadedFile) -> tuple[A.NetworkDef | A.NetworkAlias, LoadedFile]:
     if alias.target not in owner.networks:
-        raise SpecError(f"unknown network '{alias.target}'", alias.span, hint=did_you_mean(alias.target, owner.networks))
+        raise SpecError(
+            f"unknown network '{alias.target}'", alias.span, hint=did_you_mean(alias.target, owner.networks)
+        )
     return owner.networks[alias.target]
 
 
-def build(loaded: LoadedFile, name: str | None, params: dict[str, Any], input_shape: Shape | None = None,
-          limits: Limits | None = None) -> Graph:
+def build(
+    loaded: LoadedFile,
+    name: str | None,
+    params: dict[str, Any],
+    input_shape: Shape | None = None,
+    limits: Limits | None = None,
+) -> Graph:
     """Expand network `name` of a loaded file into a checked Graph."""
     own = {n: v for n, v in loaded.networks.items() if v[1] is loaded}
     if name is None:
         if len(own) != 1:
             names = ", ".join(own) or "none"
-            raise SpecError(f"{_display(loaded.path)} defines {len(own)} networks ({names})", None,
-                            hint=f"pick one: {_display(loaded.path)}:NAME")
+            raise SpecError(
+                f"{_display(loaded.path)} defines {len(own)} networks ({names})",
+                None,
+                hint=f"pick one: {_display(loaded.path)}:NAME",
+            )
         name = next(iter(own))
     if name not in loaded.networks:
-        raise SpecError(f"{_display(loaded.path)} has no network '{name}'", None,
-                        hint=did_you_mean(name, loaded.networks) or f"networks: {', '.join(own)}")
+        raise SpecError(
+            f"{_display(loaded.path)} has no network '{name}'",
+            None,
+            hint=did_you_mean(name, loaded.networks) or f"networks: {', '.join(own)}",
+        )
     entry, owner = loaded.networks[name]
     given = dict(params)
     seen: list[str] = []
@@ -191,8 +210,11 @@ def build(loaded: LoadedFile, name: str | None, params: dict[str, Any], input_sh
             given.setdefault(p.name, evaluate(a, owner.env))
         for kw in entry.kwargs:
             if kw.name in params:
-                raise SpecError(f"'{entry.name}' fixes parameter '{kw.name}'", None,
-                                hint=f"use '{entry.target}' to choose {kw.name}")
+                raise SpecError(
+                    f"'{entry.name}' fixes parameter '{kw.name}'",
+                    None,
+                    hint=f"use '{entry.target}' to choose {kw.name}",
+                )
             given.setdefault(kw.name, evaluate(kw.value, owner.env))
         entry, owner = target, towner
     env = owner.env.child()
@@ -224,8 +246,14 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def load_text(text: str, name: str | None = None, file: str = "<string>", input: Shape | None = None,
-              limits: Limits | None = None, **params: Any) -> Graph:
+def load_text(
+    text: str,
+    name: str | None = None,
+    file: str = "<string>",
+    input: Shape | None = None,
+    limits: Limits | None = None,
+    **params: Any,
+) -> Graph:
     """Check spec source text (imports resolve relative to the current directory)."""
     loader = Loader(limits)
     module = parse(text, file)

@@ -80,9 +80,13 @@ class LimitError(SpecError):
     """A spec asked for more than a limit allows; `limit` names the Limits field."""
 
     def __init__(self, limit: str, message: str, span: Span | None, *, path: str | None = None) -> None:
-        super().__init__(f"{message} (limit {limit})", span, path=path,
-                         hint=f"limits guard against runaway specs; raise one from Python: "
-                              f"netspec.load(..., limits=Limits({limit}=...))")
+        super().__init__(
+            f"{message} (limit {limit})",
+            span,
+            path=path,
+            hint=f"limits guard against runaway specs; raise one from Python: "
+            f"netspec.load(..., limits=Limits({limit}=...))",
+        )
         self.limit = limit
 
 
@@ -107,8 +111,11 @@ class Meter:
         """Count one loop iteration, comprehension item or block call (and its unit of work)."""
         self.iterations += 1
         if self.iterations > self.limits.max_iterations:
-            raise LimitError("max_iterations", f"loops, comprehensions and block calls ran more than "
-                             f"{self.limits.max_iterations:,} times", span)
+            raise LimitError(
+                "max_iterations",
+                f"loops, comprehensions and block calls ran more than {self.limits.max_iterations:,} times",
+                span,
+            )
         self.spend(1, span)
 
     def spend(self, n: int, span: Span | None) -> None:
@@ -134,8 +141,9 @@ class Meter:
         if -self.limits.max_int <= v <= self.limits.max_int:
             return v
         digits = max(1.0, v.bit_length() * 0.30103)  # log10(2); str() of a huge int is itself slow
-        raise LimitError("max_int", f"an integer of about {digits:,.0f} digits is larger than "
-                         f"{self.limits.max_int:,}", span)
+        raise LimitError(
+            "max_int", f"an integer of about {digits:,.0f} digits is larger than {self.limits.max_int:,}", span
+        )
 
     def items(self, v: Any, span: Span | None, cap: int | None = None, depth: int = 1) -> int:
         """Items in a list value, nested lists' items included: `[[1, 2], [3]]` has 5.

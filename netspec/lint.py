@@ -21,11 +21,12 @@ from .ast import Span
 from .errors import SOURCES, render_diagnostic
 from .graph import Graph
 from .ops.base import pair
+from .ops.conv import Conv, ConvTranspose
 
 CODES = ("checkerboard", "conv-bias-bn", "plain-chain")
 PLAIN_CHAIN_LIMIT = 20
 
-_CONVS = ("conv", "conv_transpose", "deform_conv")
+_CONVS = (Conv, ConvTranspose)  # deform_conv is a Conv
 _SIZE_ONLY = ("upsample", "crop")  # their second input gives only a size, no data
 _IGNORE = re.compile(r"#\s*netspec:\s*ignore(?:\[([^\]]*)\])?")
 
@@ -43,8 +44,9 @@ class LintWarning:
 
     def render(self) -> str:
         """Format as `file:line:col: warning: ... [code]` with the source line and a caret."""
-        return render_diagnostic("warning", f"{self.message} [{self.code}]", self.span, self.path,
-                                 self.notes, self.hint)
+        return render_diagnostic(
+            "warning", f"{self.message} [{self.code}]", self.span, self.path, self.notes, self.hint
+        )
 
     def __str__(self) -> str:
         return self.render()
@@ -65,17 +67,22 @@ def _checkerboard(graph: Graph) -> list[LintWarning]:
     """Transposed convs whose kernel the stride does not divide overlap unevenly (Odena et al. 2016)."""
     out = []
     for n in graph.layers():
-        if n.kind != "conv_transpose":
+        if not isinstance(n.op, ConvTranspose):
             continue
-        k, s = pair(n.op.kernel), pair(n.op.stride)  # type: ignore[attr-defined]
+        k, s = pair(n.op.kernel), pair(n.op.stride)
         if k[0] % s[0] or k[1] % s[1]:
             kt = str(k[0]) if k[0] == k[1] else f"{k[0]}x{k[1]}"
             st = str(s[0]) if s[0] == s[1] else f"{s[0]}x{s[1]}"
-            out.append(LintWarning(
-                "checkerboard", f"conv_transpose kernel {kt} is not a multiple of its stride {st}", n.span, n.id,
-                hint="uneven overlap paints checkerboard artifacts; use a kernel divisible by the stride "
-                     "(k=4 s=2), or upsample then conv",
-            ))
+            out.append(
+                LintWarning(
+                    "checkerboard",
+                    f"conv_transpose kernel {kt} is not a multiple of its stride {st}",
+                    n.span,
+                    n.id,
+                    hint="uneven overlap paints checkerboard artifacts; use a kernel divisible by the stride "
+                    "(k=4 s=2), or upsample then conv",
+                )
+            )
     return out
 
 
@@ -85,14 +92,19 @@ def _conv_bias_bn(graph: Graph) -> list[LintWarning]:
     outputs = set(graph.outputs.values())
     out = []
     for n in graph.layers():
-        if n.kind not in _CONVS or not n.op.bias:  # type: ignore[attr-defined]
+        if not isinstance(n.op, _CONVS) or not n.op.bias:
             continue
         users = consumers[n.id]
         if users and n.id not in outputs and all(graph.nodes[u].kind == "bn" for u in users):
-            out.append(LintWarning(
-                "conv-bias-bn", f"{n.kind} has a bias but batch norm follows", n.span, n.id,
-                hint="batch norm subtracts the mean, bias included; write bias=false (bn's own shift replaces it)",
-            ))
+            out.append(
+                LintWarning(
+                    "conv-bias-bn",
+                    f"{n.kind} has a bias but batch norm follows",
+                    n.span,
+                    n.id,
+                    hint="batch norm subtracts the mean, bias included; write bias=false (bn's own shift replaces it)",
+                )
+            )
     return out
 
 
@@ -113,17 +125,22 @@ def _plain_chain(graph: Graph) -> list[LintWarning]:
             depth[n.id] = 0
             continue
         src = data[0]
-        is_conv = n.kind in _CONVS
+        is_conv = isinstance(n.op, _CONVS)
         depth[n.id] = depth[src] + is_conv
         start[n.id] = start[src] if depth[src] else n.id
         if is_conv and depth[n.id] == PLAIN_CHAIN_LIMIT + 1:
             first = graph.nodes[start[n.id]]
-            return [LintWarning(
-                "plain-chain", f"{PLAIN_CHAIN_LIMIT + 1} convolutions in a row with no skip connection", n.span, n.id,
-                notes=[f"the chain starts at '{first.id}' (line {first.span.line})"],
-                hint="deep plain stacks train worse than shallower ones (the degradation problem); "
-                     "add shortcuts with 'residual { ... }'",
-            )]
+            return [
+                LintWarning(
+                    "plain-chain",
+                    f"{PLAIN_CHAIN_LIMIT + 1} convolutions in a row with no skip connection",
+                    n.span,
+                    n.id,
+                    notes=[f"the chain starts at '{first.id}' (line {first.span.line})"],
+                    hint="deep plain stacks train worse than shallower ones (the degradation problem); "
+                    "add shortcuts with 'residual { ... }'",
+                )
+            ]
     return []
 
 

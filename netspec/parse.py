@@ -254,7 +254,8 @@ class _ToAst(Transformer[Token, Any]):
             right = ch[i + 1]
             span = A.Span(self.file, left.span.line, left.span.col, right.span.end_line, right.span.end_col)
             left = A.BinOp(span, str(ch[i]), left, right)
-        return left
+        expr: A.Expr = left
+        return expr
 
     def neg(self, meta: Any, ch: list[Any]) -> A.Expr:
         return A.Neg(self._span(meta), ch[1]) if ch[0] == "-" else ch[1]
@@ -307,7 +308,8 @@ class _ToAst(Transformer[Token, Any]):
 
 
 def _split_args(items: Any) -> tuple[tuple[A.Expr, ...], tuple[A.Kwarg, ...]]:
-    pos, kw = [], []
+    pos: list[A.Expr] = []
+    kw: list[A.Kwarg] = []
     for it in items:
         (kw if isinstance(it, A.Kwarg) else pos).append(it)
     return tuple(pos), tuple(kw)
@@ -320,7 +322,8 @@ def _number(tok: Token, kind: type, span: A.Span) -> int | float:
     value = kind(text)
     if isinstance(value, float) and (value != value or abs(value) == float("inf")):
         raise SpecError(f"number '{text}' is out of range", span)
-    return value
+    number: int | float = value
+    return number
 
 
 def _template(text: str, span: A.Span) -> A.Template:
@@ -340,7 +343,8 @@ def _parse_expr(text: str, span: A.Span) -> A.Expr:
     except lark.exceptions.UnexpectedInput as e:
         raise SpecError(f"bad expression '{{{text}}}' in name", span) from e
     expr: A.Expr = _ToAst(span.file).transform(tree)
-    return _respan(expr, span)
+    respanned: A.Expr = _respan(expr, span)
+    return respanned
 
 
 def _respan(expr: Any, span: A.Span) -> Any:
@@ -354,7 +358,7 @@ def _respan(expr: Any, span: A.Span) -> Any:
     changes = {f.name: _respan(getattr(expr, f.name), span) for f in dataclasses.fields(expr)}
     changes["span"] = span if "span" in changes else None
     changes = {k: v for k, v in changes.items() if v is not None or k != "span"}
-    return dataclasses.replace(expr, **changes)
+    return dataclasses.replace(expr, **changes)  # type: ignore[type-var]
 
 
 # ---------------------------------------------------------------- errors
@@ -388,7 +392,8 @@ def _syntax_error(e: lark.exceptions.UnexpectedInput, file: str, text: str) -> S
         line, col = len(lines), len(lines[-1]) + 1
     span = A.Span(file, line, col, line, col + 1)
     if isinstance(e, lark.exceptions.UnexpectedCharacters):
-        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else "?"
+        pos = e.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else "?"
         hint = "strings use \"double\" or 'single' quotes" if ch in "\"'" else None
         return SpecError(f"unexpected character {ch!r}", span, hint=hint)
     tok: Token = getattr(e, "token", Token("$END", ""))
@@ -420,9 +425,23 @@ def _syntax_error(e: lark.exceptions.UnexpectedInput, file: str, text: str) -> S
 
 def _literal(term: str) -> str:
     names = {
-        "LPAR": "(", "RPAR": ")", "LSQB": "[", "RSQB": "]", "LBRACE": "{", "RBRACE": "}",
-        "COMMA": ",", "COLON": ":", "SEMICOLON": ";", "EQUAL": "=", "DOT": ".", "MINUS": "-",
-        "PLUS": "+", "STAR": "*", "SLASH": "/", "MORETHAN": ">", "LESSTHAN": "<",
+        "LPAR": "(",
+        "RPAR": ")",
+        "LSQB": "[",
+        "RSQB": "]",
+        "LBRACE": "{",
+        "RBRACE": "}",
+        "COMMA": ",",
+        "COLON": ":",
+        "SEMICOLON": ";",
+        "EQUAL": "=",
+        "DOT": ".",
+        "MINUS": "-",
+        "PLUS": "+",
+        "STAR": "*",
+        "SLASH": "/",
+        "MORETHAN": ">",
+        "LESSTHAN": "<",
     }
     return names.get(term, term.lower())
 

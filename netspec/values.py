@@ -63,12 +63,19 @@ class Env:
 
     __slots__ = ("vars", "parent", "tensor", "meter")
 
-    def __init__(self, vars: dict[str, Any] | None = None, parent: Env | None = None,
-                 tensor: Callable[[str, A.Span], Tensor] | None = None, meter: Meter | None = None) -> None:
+    def __init__(
+        self,
+        vars: dict[str, Any] | None = None,
+        parent: Env | None = None,
+        tensor: Callable[[str, A.Span], Tensor] | None = None,
+        meter: Meter | None = None,
+    ) -> None:
         self.vars = vars if vars is not None else {}
         self.parent = parent
         # Resolves `@name` and `in` (the "in" key); set by the evaluator per scope.
-        self.tensor = tensor if tensor is not None else (parent.tensor if parent else None)
+        self.tensor: Callable[[str, A.Span], Tensor] | None = (
+            tensor if tensor is not None else (parent.tensor if parent else None)
+        )
         self.meter: Meter = meter if meter is not None else parent.meter if parent is not None else Meter()
 
     def child(self, vars: dict[str, Any] | None = None) -> Env:
@@ -125,8 +132,9 @@ def type_name(v: Any) -> str:
         return "bool"
     if v is None:
         return "none"
-    return {int: "int", float: "float", str: "string", tuple: "list", list: "list",
-            Tensor: "tensor", Init: "init"}.get(type(v), type(v).__name__)
+    return {int: "int", float: "float", str: "string", tuple: "list", list: "list", Tensor: "tensor", Init: "init"}.get(
+        type(v), type(v).__name__
+    )
 
 
 _REPR = reprlib.Repr()
@@ -159,8 +167,11 @@ def admit(v: Any, meter: Meter, span: A.Span | None) -> Any:
     if isinstance(v, (list, tuple)):
         meter.need_list(_outside_items(v, meter, span), span)
         return tuple(admit(x, meter, span) for x in v)
-    raise SpecError(f"a value of type {type(v).__name__} is not a spec value", span,
-                    hint="pass ints, floats, bools, strings, none or lists of them")
+    raise SpecError(
+        f"a value of type {type(v).__name__} is not a spec value",
+        span,
+        hint="pass ints, floats, bools, strings, none or lists of them",
+    )
 
 
 def _outside_items(v: list[Any] | tuple[Any, ...], meter: Meter, span: A.Span | None) -> int:
@@ -243,8 +254,12 @@ def _arith(op: str, a: Any, b: Any, span: A.Span, m: Meter) -> Any:
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt,
-    "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
 }
 
 
@@ -366,7 +381,9 @@ def _listcomp(e: A.ListComp, env: Env) -> tuple[Any, ...]:
 
 def _ref(e: A.Ref, env: Env) -> Tensor:
     if env.tensor is None:
-        raise SpecError(f"'@{e.path}' is not available here", e.span, hint="tensor references work inside networks and blocks")
+        raise SpecError(
+            f"'@{e.path}' is not available here", e.span, hint="tensor references work inside networks and blocks"
+        )
     return env.tensor(e.path, e.span)
 
 
@@ -385,9 +402,21 @@ def _template(e: A.Template, env: Env) -> str:
 
 
 _EVAL: dict[type, Callable[[Any, Env], Any]] = {
-    A.Name: _name, A.BinOp: _binop, A.Neg: _neg, A.Not: _not, A.BoolOp: _boolop, A.Compare: _compare,
-    A.Ternary: _ternary, A.Index: _index_expr, A.Attr: _attr_expr, A.ListExpr: _list, A.ListComp: _listcomp,
-    A.Call: lambda e, env: _call(e, env), A.Ref: _ref, A.InShape: _in, A.Template: _template,
+    A.Name: _name,
+    A.BinOp: _binop,
+    A.Neg: _neg,
+    A.Not: _not,
+    A.BoolOp: _boolop,
+    A.Compare: _compare,
+    A.Ternary: _ternary,
+    A.Index: _index_expr,
+    A.Attr: _attr_expr,
+    A.ListExpr: _list,
+    A.ListComp: _listcomp,
+    A.Call: lambda e, env: _call(e, env),
+    A.Ref: _ref,
+    A.InShape: _in,
+    A.Template: _template,
 }
 
 
@@ -420,9 +449,7 @@ def _attr(v: Any, name: str, span: A.Span) -> Any:
         got = v.attr(name)
         if got is _MISSING:
             choices = ["channels", "height", "width", "shape", "rank"]
-            raise SpecError(
-                f"a tensor of shape {v.shape} has no '{name}'", span, hint=did_you_mean(name, choices)
-            )
+            raise SpecError(f"a tensor of shape {v.shape} has no '{name}'", span, hint=did_you_mean(name, choices))
         return got
     raise SpecError(f"a {type_name(v)} has no attribute '{name}'", span)
 
@@ -488,6 +515,7 @@ def _copy(fn: Callable[[Any], Any]) -> Callable[..., tuple[Any, ...]]:
         if _seq(xs):
             m.spend(len(xs), span)
         return tuple(fn(xs, *rest))
+
     return run
 
 
@@ -509,6 +537,7 @@ def _minmax(fn: Callable[..., Any]) -> Callable[..., Any]:
         for a in args:
             m.items(a, span)  # comparing lists may walk all their items
         return fn(*args, **kw)
+
     return run
 
 
@@ -571,15 +600,34 @@ def _plain_fn(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _init(scheme: str) -> Callable[..., Init]:
     def make(m: Meter, span: A.Span, **kw: Any) -> Init:
-        return Init(scheme=scheme, args=tuple(sorted(kw.items())))  # type: ignore[arg-type]
+        from pydantic import ValidationError
+
+        try:
+            return Init(scheme=scheme, args=tuple(sorted(kw.items())))
+        except ValidationError as err:  # the scheme's own check: unknown argument, bad value
+            raise ValueError(str(err.errors()[0]["msg"]).removeprefix("Value error, ")) from None
+
     return make
 
 
 FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "min": _minmax(min), "max": _minmax(max), "abs": _plain_fn(abs), "round": _round,
-    "len": _plain_fn(len), "sum": _sum, "ceil": _plain_fn(math.ceil), "floor": _plain_fn(math.floor),
-    "sqrt": _plain_fn(math.sqrt), "int": _int, "float": _float, "range": _range, "enumerate": _enumerate,
-    "zip": _zip, "make_divisible": _plain_fn(make_divisible), "str": _str, "list": _copy(tuple),
+    "min": _minmax(min),
+    "max": _minmax(max),
+    "abs": _plain_fn(abs),
+    "round": _round,
+    "len": _plain_fn(len),
+    "sum": _sum,
+    "ceil": _plain_fn(math.ceil),
+    "floor": _plain_fn(math.floor),
+    "sqrt": _plain_fn(math.sqrt),
+    "int": _int,
+    "float": _float,
+    "range": _range,
+    "enumerate": _enumerate,
+    "zip": _zip,
+    "make_divisible": _plain_fn(make_divisible),
+    "str": _str,
+    "list": _copy(tuple),
     "reversed": _copy(reversed),
     **{name: _init(name) for name in Init.model_fields["scheme"].annotation.__args__},  # type: ignore[union-attr]
 }

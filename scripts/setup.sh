@@ -1,25 +1,44 @@
 #!/usr/bin/env bash
-# Set up everything netspec needs on a fresh machine: graphviz's `dot`, a venv with
-# torch + torchvision (for the compiler and its equality tests) and netspec itself.
+# Set up everything netspec needs on a fresh machine: graphviz's `dot`, Chromium (the
+# tests load the interactive diagram page in it, headless), a venv with torch +
+# torchvision (for the compiler and its equality tests) and netspec itself.
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v dot >/dev/null 2>&1; then
-  echo "setup: installing graphviz (the 'dot' program)"
+missing=()
+command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+    && ! command -v google-chrome >/dev/null 2>&1; then
+  missing+=(chromium)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]} with apt"
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   elif command -v sudo >/dev/null 2>&1; then
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "setup: warning: cannot install graphviz (not root); 'netspec render' will write .dot files only" >&2
+    echo "setup: warning: cannot install ${missing[*]} (not root): without graphviz 'netspec render'" \
+         "writes .dot files only; without chromium the page tests fail" >&2
   fi
 fi
 
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    echo "setup: netspec needs Python 3.11 or newer; $PY is $("$PY" --version 2>&1). Set PYTHON=python3.11 (or newer)." >&2
+    exit 1
+  fi
   echo "setup: creating .venv"
-  "$PY" -m venv .venv
+  if ! "$PY" -m venv .venv; then
+    # Debian and Ubuntu ship venv's pip separately.
+    rm -rf .venv
+    echo "setup: installing python3-venv"
+    if [ "$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi
+    $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    "$PY" -m venv .venv
+  fi
 fi
 
 stamp=.venv/.netspec-setup

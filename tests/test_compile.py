@@ -20,6 +20,8 @@ from netspec.compiler.to_torch import compile_graph, module_class
 from netspec.errors import SpecError
 from netspec.library import library_index
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 # Parameters that switch on parts the defaults leave out (auxiliary heads).
 VARIANTS = [(name, {}) for name in library_index()] + [
     ("googlenet", {"aux_logits": True}),
@@ -32,14 +34,31 @@ def _id(v: tuple[str, dict]) -> str:
     return v[0] + "".join(f"-{k}" for k in v[1])
 
 
+def modules_of(graph: netspec.Graph, model: torch.nn.Module) -> dict[str, str]:
+    """Layer or scope path -> the node whose shape its module returns (weightless calls have none)."""
+    found = {}
+    for node in graph.layers():
+        try:
+            model.get_submodule(node.id)
+        except AttributeError:
+            assert node.params == 0, f"{node.id} has weights but no module"
+            continue
+        found[node.id] = node.id
+    for path, scope in graph.scopes.items():
+        if path and scope.output is not None and scope.kind == "block":
+            found[path] = scope.output
+    return found
+
+
 def shapes_by_node(graph: netspec.Graph, model: torch.nn.Module, x: torch.Tensor) -> dict[str, tuple[int, ...]]:
-    """Run the model and record the output shape of each layer's module."""
+    """Run the model and record the output shape of each layer's (and block's) module, by node id."""
     seen: dict[str, tuple[int, ...]] = {}
     handles = []
-    for node in graph.layers():
-        def hook(_m, _inp, out, nid=node.id):
-            seen[nid] = tuple(out.shape)
-        handles.append(model.get_submodule(node.id).register_forward_hook(hook))
+    for path, nid in modules_of(graph, model).items():
+        def hook(_m, _inp, out, nid=nid):
+            if isinstance(out, torch.Tensor):  # a block with several outputs returns a tuple
+                seen[nid] = tuple(out.shape)
+        handles.append(model.get_submodule(path).register_forward_hook(hook))
     try:
         model(x)
     finally:
@@ -55,12 +74,14 @@ def test_library_network_compiles_to_checked_shapes(variant: tuple[str, dict]) -
     with torch.device("meta"):
         model = compile_graph(graph)
         assert sum(p.numel() for p in model.parameters()) == graph.params
-        for node in graph.layers():
-            assert sum(p.numel() for p in model.get_submodule(node.id).parameters()) == node.params, node.id
+        for path in modules_of(graph, model):
+            if path in graph.nodes:
+                assert sum(p.numel() for p in model.get_submodule(path).parameters()) == graph.nodes[path].params, path
         model.train()
         seen = shapes_by_node(graph, model, torch.empty(2, *graph.input_shape))
-    want = {n.id: (2, *n.shape) for n in graph.layers()}
-    assert seen == want
+    layers = {nid for nid in modules_of(graph, model) if nid in graph.nodes}
+    want = {nid: (2, *graph.nodes[nid].shape) for nid in modules_of(graph, model).values()}
+    assert layers <= set(seen) and seen == {k: want[k] for k in seen}
 
 
 def test_forward_on_real_tensors_matches_shapes() -> None:
@@ -68,7 +89,7 @@ def test_forward_on_real_tensors_matches_shapes() -> None:
     model = compile_graph(graph).eval()
     with torch.no_grad():
         seen = shapes_by_node(graph, model, torch.randn(1, 3, 64, 64))
-    assert seen == {n.id: (1, *n.shape) for n in graph.layers()}
+    assert seen == {nid: (1, *graph.nodes[nid].shape) for nid in modules_of(graph, model).values()}
 
 
 @pytest.mark.parametrize(("name", "builder", "kwargs"), [
@@ -131,7 +152,17 @@ def test_library_init_rules() -> None:
 
 @pytest.mark.parametrize(("spec", "message"), [
     ("network n() { input 3x8x8\n init conv weight=normal(sdt=1.0)\n conv 4 }", "has no argument 'sdt'"),
-    ('network n() { input 3x8x8\n init conv weight=kaiming_normal(mode="fan_up")\n conv 4 }', "bad init"),
+    ('network n() { input 3x8x8\n init conv weight=kaiming_normal(mode="fan_up")\n conv 4 }', "must be one of"),
+    ("network n() { input 3x8x8\n init conv weight=normal(std=1e300)\n conv 4 }", "finite number"),
+])
+def test_bad_init_arguments_fail_at_check(spec: str, message: str) -> None:
+    """Init schemes are validated when the spec is checked, so check accepts only what compile builds."""
+    with pytest.raises(SpecError, match=message) as err:
+        netspec.load_text(spec)
+    assert err.value.span is not None and err.value.span.line == 2
+
+
+@pytest.mark.parametrize(("spec", "message"), [
     ("network n() { input 3x8x8\n conv 4 bias=false bias_init=zeros() }", "without a bias"),
     ("network n() { input 3x8x8\n training: conv 4 }", "taken by torch.nn.Module"),
     ("network n() { input 3x8x8\n forward: conv 4 }", "taken by torch.nn.Module"),
@@ -207,8 +238,8 @@ def test_a_few_optimizer_steps_lower_the_loss() -> None:
 def test_compiled_module_prints_and_repeats() -> None:
     """Identical block instances share one generated class; repr shows the dotted tree."""
     model = compile_graph(netspec.load("resnet50"))
-    assert type(model.layer1[1]) is type(model.layer3[5])
-    assert type(model.layer1[0]) is not type(model.layer1[1])
+    assert type(model.layer1[1]) is type(model.layer3[5]) is type(model.layer1[0])  # one Bottleneck class
+    assert model.layer1[1].downsample is None and model.layer1[0].downsample is not None
     assert "(downsample): Sequential" in repr(model)
 
 

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from netspec.compiler.deform import DeformConv2d, deform_conv2d
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 
 def _inputs(b, c, h, w, c_out, k, s, p, d, g, og, modulated, seed=0, scale=2.0):
     gen = torch.Generator().manual_seed(seed)

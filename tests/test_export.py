@@ -21,6 +21,8 @@ from test_codegen import ZOO
 import netspec
 from netspec.compiler.to_torch import compile_graph
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 TINY = """
 block res(c) {
   residual { conv1: conv c k=3 p=1; bn1: bn; relu; conv2: conv c k=3 p=1; bn2: bn }

@@ -117,6 +117,7 @@ def _imports(depth: int) -> Callable[[], Any]:
             for p in folder.glob("*.net"):
                 p.unlink()
             folder.rmdir()
+
     return run
 
 
@@ -132,16 +133,27 @@ LOTS_OF_LETS = "\n".join(f"let v{i} = {i}" for i in range(5000))
 CASES = [
     # ------------------------------------------------ comprehensions count as loop iterations
     Case("comprehension_bomb", text("let x = [[i for i in range(100000)] for j in range(100000)]"), "max_list"),
-    Case("comprehension_filtered_away", text("let r = range(2000)\nlet x = [[0 for i in r if false] for j in r]"),
-         "max_iterations", heavy=True),
-    Case("comprehension_in_loop", text("let r = range(1000)\nfor j in r { for k in r { let x = [i for i in r] } }"),
-         "max_iterations", heavy=True),
+    Case(
+        "comprehension_filtered_away",
+        text("let r = range(2000)\nlet x = [[0 for i in r if false] for j in r]"),
+        "max_iterations",
+        heavy=True,
+    ),
+    Case(
+        "comprehension_in_loop",
+        text("let r = range(1000)\nfor j in r { for k in r { let x = [i for i in r] } }"),
+        "max_iterations",
+        heavy=True,
+    ),
     # ------------------------------------------------ values are bounded before they are built
     Case("list_multiplication_nest", text("let x = [[[0] * 1000] * 1000] * 1000"), "max_list"),
     Case("list_multiplication_shared", text("let a = [0] * 100000\nlet b = [a] * 100000"), "max_list"),
     Case("list_multiplication_of_a_nest", text("let a = [[0] * 1000] * 99\nlet b = a * 2"), "max_list"),
-    Case("list_concat_doubling", text("let a0 = [0]\n" + "\n".join(f"let a{i + 1} = a{i} + a{i}" for i in range(64))),
-         "max_list"),
+    Case(
+        "list_concat_doubling",
+        text("let a0 = [0]\n" + "\n".join(f"let a{i + 1} = a{i} + a{i}" for i in range(64))),
+        "max_list",
+    ),
     Case("str_of_huge_list", text("let s = str([[0] * 1000] * 99)"), "max_str"),
     Case("str_of_range", text("let s = str(range(20000))"), "max_str"),
     Case("string_concat", text("let s = str(range(1500))\nlet t = s + s + s"), "max_str"),
@@ -154,41 +166,72 @@ CASES = [
     Case("int_of_long_digit_string", text("let x = int(str(10**15) + str(10**15))"), "max_int"),
     Case("power_tower", text("let x = 2 ** 2 ** 2 ** 2 ** 2"), "max_int"),
     Case("big_literal", text("conv 999999999999999999999999999 k=1"), "max_int"),
-    Case("compare_huge_lists_in_a_loop", text("let a = [0] * 100000\nfor i in range(1000) { let t = a == a + [] }"),
-         "max_work"),
-    Case("max_of_nested_lists_in_a_loop", text("let a = [[0] * 999] * 99\nfor i in range(10000) { let m = max(a) }"),
-         "max_work"),
+    Case(
+        "compare_huge_lists_in_a_loop",
+        text("let a = [0] * 100000\nfor i in range(1000) { let t = a == a + [] }"),
+        "max_work",
+    ),
+    Case(
+        "max_of_nested_lists_in_a_loop",
+        text("let a = [[0] * 999] * 99\nfor i in range(10000) { let m = max(a) }"),
+        "max_work",
+    ),
     # ------------------------------------------------ block calls count, even ones that make no layer
-    Case("empty_block_calls_2_to_the_21", text("b0()\nrelu", head=blocks_calling_twice(21)), "max_scopes",
-         heavy=True),
-    Case("empty_block_calls_in_loops", text("for i in range(1000) { for j in range(1000) { e() } }",
-                                            head="block e() { }"), "max_scopes", heavy=True),
+    Case("empty_block_calls_2_to_the_21", text("b0()\nrelu", head=blocks_calling_twice(21)), "max_scopes", heavy=True),
+    Case(
+        "empty_block_calls_in_loops",
+        text("for i in range(1000) { for j in range(1000) { e() } }", head="block e() { }"),
+        "max_scopes",
+        heavy=True,
+    ),
     # ------------------------------------------------ graph size: nodes, scopes, edges
     Case("dense_thousands_of_layers", text("dense { for i in range(3000) { conv 1 k=1 } }"), "max_edges", heavy=True),
     Case("dense_doubling_channels", text("dense { repeat 3000 { relu } }"), "max_int"),
     Case("concat_doubling_channels", text("repeat 100000 { concat { relu; relu } }"), "max_int"),
     Case("nodes_million", text("repeat 1000 { repeat 1000 { relu } }"), "max_nodes", heavy=True),
-    Case("init_rules_flood", text("repeat 1000 { repeat 1000 { init conv weight=zeros() } }"), "max_scopes",
-         heavy=True),
+    Case(
+        "init_rules_flood", text("repeat 1000 { repeat 1000 { init conv weight=zeros() } }"), "max_scopes", heavy=True
+    ),
     Case("wide_op_parameter", text("let L = [1] * 99999\nrepeat 100000 { conv 8 k=L }"), error="'conv' parameter"),
-    Case("statements_in_a_long_loop",
-         text("for i in range(1000) { for j in range(1000) { " + "; ".join(["let a = 1"] * 50) + " } }"),
-         "max_work", heavy=True),
-    Case("expression_nodes_in_a_long_loop",
-         text("for i in range(1000) { for j in range(1000) { let a = " + " + ".join(["1"] * 90) + " } }"),
-         "max_work", heavy=True),
+    Case(
+        "statements_in_a_long_loop",
+        text("for i in range(1000) { for j in range(1000) { " + "; ".join(["let a = 1"] * 50) + " } }"),
+        "max_work",
+        heavy=True,
+    ),
+    Case(
+        "expression_nodes_in_a_long_loop",
+        text("for i in range(1000) { for j in range(1000) { let a = " + " + ".join(["1"] * 90) + " } }"),
+        "max_work",
+        heavy=True,
+    ),
     # ------------------------------------------------ nesting: expressions, bodies, blocks, imports
     Case("expression_chain_2000", text("let x = " + "+".join(["1"] * 2000)), "max_expr_depth"),
-    Case("expression_nest_in_lists", text("let x = " + "[" * 60 + "1" + "]" * 60 + "\nlet y = "
-                                          + " + ".join(["x"] * 150)), "max_expr_depth"),
+    Case(
+        "expression_nest_in_lists",
+        text("let x = " + "[" * 60 + "1" + "]" * 60 + "\nlet y = " + " + ".join(["x"] * 150)),
+        "max_expr_depth",
+    ),
     Case("blocks_nested_60", text("b0()", head=nested_blocks(60)), "max_depth"),
-    Case("blocks_nested_with_deep_bodies",
-         text("b0()", head=nested_blocks(40, inner="residual { " * 40 + "relu" + " }" * 40)), "max_depth"),
-    Case("loops_nested_in_many_blocks",
-         text("b0()", head="\n".join(f"block b{i}() {{ {'if true { ' * 50}b{i + 1}(){' }' * 50} }}" for i in range(40))
-              + "\nblock b40() { relu }"), None),
-    Case("list_nesting_via_lets", text("let a0 = [0]\n" + "\n".join(f"let a{i + 1} = [a{i}]" for i in range(500))),
-         "max_expr_depth"),
+    Case(
+        "blocks_nested_with_deep_bodies",
+        text("b0()", head=nested_blocks(40, inner="residual { " * 40 + "relu" + " }" * 40)),
+        "max_depth",
+    ),
+    Case(
+        "loops_nested_in_many_blocks",
+        text(
+            "b0()",
+            head="\n".join(f"block b{i}() {{ {'if true { ' * 50}b{i + 1}(){' }' * 50} }}" for i in range(40))
+            + "\nblock b40() { relu }",
+        ),
+        None,
+    ),
+    Case(
+        "list_nesting_via_lets",
+        text("let a0 = [0]\n" + "\n".join(f"let a{i + 1} = [a{i}]" for i in range(500))),
+        "max_expr_depth",
+    ),
     Case("import_chain", _imports(40), "max_import_depth"),
     # ------------------------------------------------ numbers and values from outside the language
     Case("api_huge_int", text("conv w", w=10**100000), "max_int"),
@@ -199,23 +242,40 @@ CASES = [
     Case("cli_set_huge_int", cli("check", "resnet18", "--set", "num_classes=" + "9" * 29), "max_int"),
     Case("cli_set_huge_list", cli("check", "resnet18", "--set", "num_classes=[[0] * 1000] * 1000"), "max_list"),
     Case("unicode_digits_int", text('conv int("٣")'), error="ASCII"),
-    Case("unicode_digits_cli_input", cli("check", "resnet18", "--input", "٣x٢٢٤x٢٢٤"), error="--input",
-         located=False),  # a command-line argument has no file position; the message quotes it
+    Case(
+        "unicode_digits_cli_input", cli("check", "resnet18", "--input", "٣x٢٢٤x٢٢٤"), error="--input", located=False
+    ),  # a command-line argument has no file position; the message quotes it
     Case("unicode_digits_float", text('dropout float("٠.٥")'), error="ASCII"),
     # ------------------------------------------------ validation does not depend on earlier lines
     Case("float_kernel_after_int_kernel", text("conv 8 k=3\nconv 8 k=3.0"), error="valid integer"),
     Case("int_bias_after_bool_bias", text("conv 8 bias=true\nconv 8 bias=1"), error="valid boolean"),
     # ------------------------------------------------ the Python API
     Case("alias_cycle", raw("network a = b()\nnetwork b = a()\n", name="a"), error="alias cycle"),
-    Case("alias_chain", raw(spec("relu").replace("network n(", "network a0(") + "\n".join(
-        f"network a{i + 1} = a{i}()" for i in range(3000)), name="a3000"), "max_depth"),
-    Case("summary_json_is_strict", _summary_json_is_strict, None),
-    Case("lint_warnings_in_a_big_file", text("repeat 20000 { conv_transpose 4 k=3 s=2 p=1 op=1; maxpool 2 }",
-                                               head="#" + "x" * 2_000_000), None, heavy=True),
-    Case("many_names_in_scope", text("repeat 5000 { conv out k=1 }", head=LOTS_OF_LETS + "\nlet out = 3"), None,
-         heavy=True),
-    Case("typo_among_many_names", text("conv v4999 + vv4998 k=1", head=LOTS_OF_LETS), error="undefined name",
-         heavy=True),
+    Case(
+        "alias_chain",
+        raw(
+            spec("relu").replace("network n(", "network a0(")
+            + "\n".join(f"network a{i + 1} = a{i}()" for i in range(3000)),
+            name="a3000",
+        ),
+        "max_depth",
+    ),
+    Case("summary_json_is_strict", _summary_json_is_strict, None, heavy=True),  # summary scans input sizes ~2 s
+    Case(
+        "lint_warnings_in_a_big_file",
+        text("repeat 20000 { conv_transpose 4 k=3 s=2 p=1 op=1; maxpool 2 }", head="#" + "x" * 2_000_000),
+        None,
+        heavy=True,
+    ),
+    Case(
+        "many_names_in_scope",
+        text("repeat 5000 { conv out k=1 }", head=LOTS_OF_LETS + "\nlet out = 3"),
+        None,
+        heavy=True,
+    ),
+    Case(
+        "typo_among_many_names", text("conv v4999 + vv4998 k=1", head=LOTS_OF_LETS), error="undefined name", heavy=True
+    ),
 ]
 
 
@@ -278,8 +338,17 @@ def measure_in_subprocess(name: str, timeout: float = 60) -> dict[str, Any]:
     )
     limit_as = f"{3 << 30}"
     proc = subprocess.run(
-        [sys.executable, "-c", f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit_as}, {limit_as}))\n"
-         + code, name], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+        [
+            sys.executable,
+            "-c",
+            f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({limit_as}, {limit_as}))\n" + code,
+            name,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
@@ -337,15 +406,17 @@ def test_limits_are_positive_ints() -> None:
         Limits(max_nodes=0)
 
 
-@pytest.mark.xfail(reason="the lexer reads any script's digits (INT is /\\d+/); the parser rewrite owns grammar.lark",
-                   strict=False)
+@pytest.mark.xfail(
+    reason="the lexer reads any script's digits (INT is /\\d+/); the parser rewrite owns grammar.lark", strict=False
+)
 def test_unicode_digits_in_the_source_are_not_numbers() -> None:
     with pytest.raises(SpecError):
         netspec.load_text(spec("conv ٣ k=1"))
 
 
-@pytest.mark.xfail(reason="a long unary chain (- - - 1) overflows lark's recursive tree transform; parser rewrite",
-                   strict=False)
+@pytest.mark.xfail(
+    reason="a long unary chain (- - - 1) overflows lark's recursive tree transform; parser rewrite", strict=False
+)
 def test_a_long_unary_chain_is_a_located_error() -> None:
     with pytest.raises(SpecError):
         netspec.load_text(spec("let x = " + "-" * 5000 + "1"))

@@ -4,7 +4,7 @@ Parametrized over the library and the reference files, so a new spec is
 tested as soon as it exists:
 
 - every library network checks;
-- every network mirrored in shared/reference/{torchvision,timm}.json has, with
+- every network mirrored in reference/{torchvision,timm}.json has, with
   the entry's constructor kwargs, exactly the reference's parameters (in total
   and per module path), its BN buffers, and its output shapes. A module path
   owns parameters or buffers: a node with params > 0, or a BN node; the
@@ -35,7 +35,7 @@ from netspec.cli import main as cli_main
 from netspec.graph import Graph
 from netspec.library import library_index
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+REFERENCE = Path(__file__).resolve().parent / "reference"  # see reference/README.md
 BUFFERS = {"running_mean", "running_var", "num_batches_tracked"}
 MAC_TOLERANCE = 0.02
 

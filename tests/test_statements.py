@@ -51,16 +51,19 @@ def test_a_let_in_a_dense_if_lives_for_the_rest_of_the_branch() -> None:
 
 
 def test_repeat_counts_and_names_in_branches() -> None:
-    g = net('mul {\n identity\n repeat 2 { [global_pool, conv 4 k=1, sigmoid] }\n}')
+    g = net("mul {\n identity\n repeat 2 { [global_pool, conv 4 k=1, sigmoid] }\n}")
     assert g.layers()[-1].kind == "mul" and len(g.layers()[-1].inputs) == 3
     assert {"1.0", "2.0"} <= {n.id.partition(".")[0] + "." + n.id.split(".")[1] for n in g.layers() if "." in n.id}
 
 
-@pytest.mark.parametrize(("body", "where"), [
-    ("concat {\n input 3x8x8\n}", "among branches"),
-    ("dense {\n output o: relu\n}", "in a dense block"),
-    ("add {\n init conv weight=zeros()\n}", "among branches"),
-])
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ("concat {\n input 3x8x8\n}", "among branches"),
+        ("dense {\n output o: relu\n}", "in a dense block"),
+        ("add {\n init conv weight=zeros()\n}", "among branches"),
+    ],
+)
 def test_only_layers_and_control_among_branches(body: str, where: str) -> None:
     with pytest.raises(SpecError, match=f"only layers, let, for, repeat and if may appear {where}"):
         net(body)

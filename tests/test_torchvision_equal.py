@@ -20,6 +20,8 @@ from torchvision.models import segmentation
 import netspec
 from netspec.compiler.to_torch import module_class
 
+pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
+
 # library name -> (torchvision builder, its kwargs, input size)
 SMALL = {
     "alexnet": (torchvision.models.alexnet, {}, 64),

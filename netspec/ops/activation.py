@@ -1,4 +1,8 @@
-"""Activations: one small declaration each."""
+"""Activations: one small declaration each.
+
+Each is a plain call in generated forwards (`F.relu(x, inplace=True)`), or its
+nn module when the spec names the layer (`relu: relu` -> `self.relu = nn.ReLU()`).
+"""
 
 from __future__ import annotations
 
@@ -6,49 +10,109 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import Int, Op, register
+from .base import Family, Int, Op, Shape, ShapeError, register
+from .form import Call, In, Module
 
 
 class _Act(Op):
-    family: ClassVar[str] = "activation"
-    torch_name: ClassVar[str] = ""
+    family: ClassVar[Family] = Family.ACTIVATION
+    torch_name: ClassVar[str] = ""  # the nn class, e.g. "ReLU"
+    function: ClassVar[str] = ""  # the functional form, e.g. "F.relu"
 
-    def build(self, ins: list[Any]) -> Any:
-        from torch import nn
+    def _kwargs(self) -> tuple[tuple[str, Any], ...]:
+        return tuple(self.model_dump().items())
 
-        return getattr(nn, self.torch_name)(**self.model_dump(exclude_none=True))
+    def module(self, ins: list[Shape]) -> Module:
+        return Module(f"nn.{self.torch_name}", (), self._kwargs(), inplace=self.inplace)
+
+    def call(self, ins: list[Shape]) -> Call:
+        return Call(self.function, (In(0),), self._kwargs(), inplace=self.inplace)
 
 
-def _act(kind: str, torch_name: str, doc: str) -> type[Op]:
-    cls = type(kind.title().replace("_", ""), (_Act,), {
-        "__annotations__": {"kind": ClassVar[str], "torch_name": ClassVar[str], "doc": ClassVar[str]},
-        "kind": kind, "torch_name": torch_name, "doc": doc, "__module__": __name__,
-    })
+def _act(
+    kind: str,
+    torch_name: str,
+    function: str,
+    doc: str,
+    *,
+    inplace: bool,
+    saves_output: bool,
+    aliases: tuple[str, ...] = (),
+) -> type[Op]:
+    cls = type(
+        kind.title().replace("_", ""),
+        (_Act,),
+        {
+            "__annotations__": {
+                "kind": ClassVar[str],
+                "torch_name": ClassVar[str],
+                "function": ClassVar[str],
+                "doc": ClassVar[str],
+                "inplace": ClassVar[bool],
+                "saves_output": ClassVar[bool],
+                "aliases": ClassVar[tuple[str, ...]],
+            },
+            "kind": kind,
+            "torch_name": torch_name,
+            "function": function,
+            "doc": doc,
+            "inplace": inplace,
+            "saves_output": saves_output,
+            "aliases": aliases,
+            "__module__": __name__,
+        },
+    )
     return register(cls)
 
 
-ReLU = _act("relu", "ReLU", "max(x, 0)")
-ReLU6 = _act("relu6", "ReLU6", "min(max(x, 0), 6)")
-SiLU = _act("silu", "SiLU", "x * sigmoid(x) (swish)")
-Sigmoid = _act("sigmoid", "Sigmoid", "1 / (1 + exp(-x))")
-HardSigmoid = _act("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6")
-HardSwish = _act("hardswish", "Hardswish", "x * relu6(x + 3) / 6")
-Tanh = _act("tanh", "Tanh", "hyperbolic tangent")
+# saves_output: torch's backward of relu, relu6, sigmoid, tanh and hardtanh-like ops reads the result.
+ReLU = _act("relu", "ReLU", "F.relu", "max(x, 0)", inplace=True, saves_output=True)
+ReLU6 = _act("relu6", "ReLU6", "F.relu6", "min(max(x, 0), 6)", inplace=True, saves_output=False)
+SiLU = _act("silu", "SiLU", "F.silu", "x * sigmoid(x) (swish)", inplace=True, saves_output=False, aliases=("swish",))
+Sigmoid = _act("sigmoid", "Sigmoid", "torch.sigmoid", "1 / (1 + exp(-x))", inplace=False, saves_output=True)
+HardSigmoid = _act(
+    "hardsigmoid",
+    "Hardsigmoid",
+    "F.hardsigmoid",
+    "relu6(x + 3) / 6",
+    inplace=True,
+    saves_output=False,
+    aliases=("hard_sigmoid",),
+)
+HardSwish = _act(
+    "hardswish",
+    "Hardswish",
+    "F.hardswish",
+    "x * relu6(x + 3) / 6",
+    inplace=True,
+    saves_output=False,
+    aliases=("hard_swish",),
+)
+Tanh = _act("tanh", "Tanh", "torch.tanh", "hyperbolic tangent", inplace=False, saves_output=True)
 
 
 @register
 class LeakyReLU(_Act):
     kind: ClassVar[str] = "leaky_relu"
+    aliases: ClassVar[tuple[str, ...]] = ("leakyrelu",)
     torch_name: ClassVar[str] = "LeakyReLU"
+    function: ClassVar[str] = "F.leaky_relu"
     positional: ClassVar[tuple[str, ...]] = ("negative_slope",)
     doc: ClassVar[str] = "x if x > 0 else negative_slope * x (YOLO: 0.1)"
-    negative_slope: float = 0.01
+    inplace: ClassVar[bool] = True
+    saves_output: ClassVar[bool] = True
+    negative_slope: float = Field(0.01, ge=-1e6, le=1e6, allow_inf_nan=False)
+
+    def can_inplace(self) -> bool:
+        # torch refuses the in-place backward for a negative slope (the sign of x is lost).
+        return self.negative_slope >= 0
 
 
 @register
 class GELU(_Act):
     kind: ClassVar[str] = "gelu"
     torch_name: ClassVar[str] = "GELU"
+    function: ClassVar[str] = "F.gelu"
     doc: ClassVar[str] = "Gaussian error linear unit"
     approximate: Literal["none", "tanh"] = "none"
 
@@ -57,12 +121,15 @@ class GELU(_Act):
 class Softmax(_Act):
     kind: ClassVar[str] = "softmax"
     torch_name: ClassVar[str] = "Softmax"
+    function: ClassVar[str] = "F.softmax"
     doc: ClassVar[str] = "softmax over `dim` (1 = channels)"
-    dim: Int = Field(1, ge=1)
+    saves_output: ClassVar[bool] = True
+    dim: Int = Field(1, ge=1, le=8)
 
-    def infer(self, ins: list[Any]) -> Any:
-        from .base import ShapeError
-
+    def infer(self, ins: list[Shape]) -> Shape:
         if self.dim > len(ins[0]):
             raise ShapeError(f"softmax dim={self.dim} but the input has only {len(ins[0])} non-batch dims")
         return ins[0]
+
+    def _kwargs(self) -> tuple[tuple[str, Any], ...]:
+        return (("dim", self.dim),)

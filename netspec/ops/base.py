@@ -1,26 +1,31 @@
-"""The op declaration: a pydantic model with a shape rule, costs and a torch builder.
+"""The op declaration: one pydantic model holds everything netspec knows about an op.
 
-An op is one class: its `kind` (the word used in specs), its parameters with
-types and defaults, a pure shape rule (`infer`), and a lazy torch builder
-(`build`). `@register` puts it in the registry that the parser, checker,
-diagrams, docs and tests all read.
+An op is one class: its `kind` (the word used in specs) and `aliases` (other
+frameworks' names, for "did you mean"), its parameters with types, defaults and
+aliases, a pure shape rule (`infer`), params and MACs, its receptive-field rule,
+its `family` (diagram colour), in-place safety, init targets, and its torch form
+as data (`module` / `call`, see form.py). `@register` puts it in the registry
+that the parser, checker, diagrams, docs, back ends and tests all read.
 
     @register
     class ReLU(Op):
         kind: ClassVar[str] = "relu"
-        family: ClassVar[str] = "activation"
-        def build(self, ins): return nn.ReLU(inplace=False)
+        family: ClassVar[Family] = Family.ACTIVATION
+        inplace: ClassVar[bool] = True
+        saves_output: ClassVar[bool] = True
+        def module(self, ins): return Module("nn.ReLU")
+        def call(self, ins): return Call("F.relu", inplace=True)
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+from enum import StrEnum
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, Strict
+from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
-if TYPE_CHECKING:
-    from torch import nn
+from .form import Form, Module
 
 Shape = tuple[int, ...]
 Int = Annotated[int, Strict()]
@@ -42,23 +47,118 @@ class ShapeError(Exception):
         self.hint = hint
 
 
+class Family(StrEnum):
+    """What kind of computation an op is; diagrams colour boxes by it."""
+
+    CONV = "conv"
+    LINEAR = "linear"
+    NORM = "norm"
+    ACTIVATION = "activation"
+    POOL = "pool"
+    MERGE = "merge"
+    RESIZE = "resize"
+    SHAPE = "shape"
+    REGULARIZE = "regularize"
+    ATTENTION = "attention"
+    REGION = "region"
+    OTHER = "other"
+
+
+# Each init scheme and the keyword arguments it accepts, with their allowed values
+# (those of the torch.nn.init function `<scheme>_`; `fan_uniform` is torch's default
+# bias init, U(-1/sqrt(fan), 1/sqrt(fan))).
+INIT_SCHEMES: dict[str, dict[str, tuple[str, ...] | None]] = {
+    "kaiming_normal": {
+        "a": None,
+        "mode": ("fan_in", "fan_out"),
+        "nonlinearity": ("relu", "leaky_relu", "linear", "sigmoid", "tanh", "selu", "conv2d"),
+    },
+    "kaiming_uniform": {
+        "a": None,
+        "mode": ("fan_in", "fan_out"),
+        "nonlinearity": ("relu", "leaky_relu", "linear", "sigmoid", "tanh", "selu", "conv2d"),
+    },
+    "xavier_normal": {"gain": None},
+    "xavier_uniform": {"gain": None},
+    "normal": {"mean": None, "std": None},
+    "trunc_normal": {"mean": None, "std": None, "a": None, "b": None},
+    "uniform": {"a": None, "b": None},
+    "constant": {"val": None},
+    "zeros": {},
+    "ones": {},
+    "fan_uniform": {"mode": ("fan_in", "fan_out")},
+}
+_INIT_BOUND = 1e6  # |argument| above this would draw inf or absurd weights
+
+
 class Init(BaseModel):
-    """A weight initialisation scheme, e.g. kaiming_normal(mode="fan_out")."""
+    """A weight initialisation scheme, e.g. kaiming_normal(mode="fan_out"), checked on creation."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     scheme: Literal[
-        "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
-        "normal", "trunc_normal", "uniform", "constant", "zeros", "ones", "fan_uniform",
+        "kaiming_normal",
+        "kaiming_uniform",
+        "xavier_normal",
+        "xavier_uniform",
+        "normal",
+        "trunc_normal",
+        "uniform",
+        "constant",
+        "zeros",
+        "ones",
+        "fan_uniform",
     ]
     args: tuple[tuple[str, float | str], ...] = ()
+
+    @model_validator(mode="after")
+    def _check_args(self) -> Init:
+        allowed = INIT_SCHEMES[self.scheme]
+        for key, value in self.args:
+            if key not in allowed:
+                usage = ", ".join(allowed) or "no arguments"
+                raise ValueError(f"{self.scheme}() has no argument '{key}' (it takes {usage})")
+            choices = allowed[key]
+            if choices is not None and value not in choices:
+                raise ValueError(f"{self.scheme}({key}=...) must be one of {', '.join(map(repr, choices))}")
+            if choices is None and (
+                isinstance(value, str)
+                or isinstance(value, bool)
+                or not math.isfinite(value)
+                or abs(value) > _INIT_BOUND
+            ):
+                raise ValueError(f"{self.scheme}({key}=...) needs a finite number up to {_INIT_BOUND:g}")
+        kw = dict(self.args)
+        if self.scheme in ("normal", "trunc_normal") and kw.get("std", 1.0) < 0:  # type: ignore[operator]
+            raise ValueError(f"{self.scheme}() needs std >= 0")
+        if self.scheme == "trunc_normal" and kw.get("a", -2.0) >= kw.get("b", 2.0):  # type: ignore[operator]
+            raise ValueError("trunc_normal() needs a < b")
+        if self.scheme == "uniform" and kw.get("a", 0.0) > kw.get("b", 1.0):  # type: ignore[operator]
+            raise ValueError("uniform() needs a <= b")
+        return self
+
+    def call(self, tensor: str) -> str:
+        """The torch source that applies it: `nn.init.kaiming_normal_(m.weight, mode='fan_out')`."""
+        inner = "".join(f", {k}={v!r}" for k, v in self.args)
+        if self.scheme == "fan_uniform":
+            return f"fan_uniform_({tensor}{inner})"
+        return f"nn.init.{self.scheme}_({tensor}{inner})"
 
     def __str__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.args)
         return f"{self.scheme}({inner})"
 
 
+class RegistryError(Exception):
+    """An op that clashes with one already registered (built-ins cannot be replaced)."""
+
+
 def register(cls: type[Op]) -> type[Op]:
-    """Add an op class to the registry under its `kind`."""
+    """Add an op class to the registry under its `kind` (refusing to replace another op)."""
+    if not cls.kind or not cls.kind.isidentifier() or not cls.kind.isascii() or not cls.kind.islower():
+        raise RegistryError(f"op kind {cls.kind!r} must be a lowercase ASCII identifier")
+    old = OPS.get(cls.kind)
+    if old is not None and old is not cls:
+        raise RegistryError(f"op '{cls.kind}' is already defined by {old.__module__}.{old.__qualname__}")
     OPS[cls.kind] = cls
     return cls
 
@@ -77,10 +177,16 @@ class Op(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
 
     kind: ClassVar[str] = ""
-    family: ClassVar[str] = "other"
+    family: ClassVar[Family] = Family.OTHER
+    aliases: ClassVar[tuple[str, ...]] = ()  # names from other frameworks, for "did you mean"
     positional: ClassVar[tuple[str, ...]] = ()
     inputs: ClassVar[tuple[int, int | None]] = (1, 1)  # min, max; None = any number
     doc: ClassVar[str] = ""
+    # In-place safety, read by the compiler's in-place pass:
+    inplace: ClassVar[bool] = False  # may overwrite its first input (torch's inplace=True / `a += b`)
+    saves_output: ClassVar[bool] = False  # its backward reads its own output (relu, sigmoid, amax)
+    returns_view: ClassVar[bool] = False  # may return its input or a view of it (flatten, identity)
+    weights: ClassVar[tuple[str, ...]] = ()  # tensors `init` rules may target, e.g. ("weight", "bias")
     # Params and input shapes for the registry-driven tests.
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 8, 8)])
 
@@ -102,16 +208,34 @@ class Op(BaseModel):
         """Short diagram label, e.g. `conv 3x3/2, 64`."""
         return self.kind
 
-    def build(self, ins: list[Shape]) -> nn.Module:
-        """The torch module computing this op (torch imported lazily)."""
-        raise NotImplementedError(self.kind)
+    def can_inplace(self) -> bool:
+        """Whether this op, with these parameters, may overwrite its input (see `inplace`)."""
+        return self.inplace
+
+    def init_targets(self) -> tuple[str, ...]:
+        """The init targets that exist with these parameters (no `bias` when bias=false)."""
+        return self.weights
+
+    def module(self, ins: list[Shape]) -> Module | None:
+        """The submodule that computes this op (needed when it has weights), or None."""
+        return None
+
+    def call(self, ins: list[Shape]) -> Form | None:
+        """A plain call in forward for a weightless op (`F.relu(x)`), or None to use `module`."""
+        return None
 
 
 class ParamOp(Op):
     """An op with weights: adds per-layer init overrides."""
 
+    weights: ClassVar[tuple[str, ...]] = ("weight", "bias")
     init: Init | None = Field(default=None, description="weight init override")
     bias_init: Init | None = Field(default=None, description="bias init override")
+
+    def init_targets(self) -> tuple[str, ...]:
+        if getattr(self, "bias", True) is False or getattr(self, "affine", True) is False:
+            return tuple(t for t in self.weights if t != "bias" and getattr(self, "affine", True))
+        return self.weights
 
 
 def spatial(shape: Shape, what: str) -> tuple[int, int, int]:

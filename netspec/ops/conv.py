@@ -7,8 +7,31 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from .base import (
-    Bool, Int, PadPair, Pair, ParamOp, Shape, ShapeError, fmt_shape, pair, register, rf_window, spatial,
+    Bool,
+    Family,
+    Int,
+    PadPair,
+    Pair,
+    ParamOp,
+    Shape,
+    ShapeError,
+    fmt_shape,
+    pair,
+    register,
+    rf_window,
+    spatial,
 )
+from .form import Module
+
+
+def _one(v: tuple[int, int]) -> int | tuple[int, int]:
+    """(3, 3) -> 3: torch accepts either, people write the int."""
+    return v[0] if v[0] == v[1] else v
+
+
+def _kw(**items: tuple[object, object]) -> tuple[tuple[str, object], ...]:
+    """Keyword arguments, name=(value, torch's default); the code generator leaves out defaults."""
+    return tuple((k, v) for k, (v, _) in items.items())
 
 
 def _check_groups(c_in: int, c_out: int, groups: int) -> None:
@@ -45,7 +68,7 @@ def _kernel_label(k: tuple[int, int], s: tuple[int, int], d: tuple[int, int]) ->
 
 
 class _ConvBase(ParamOp):
-    family: ClassVar[str] = "conv"
+    family: ClassVar[Family] = Family.CONV
     positional: ClassVar[tuple[str, ...]] = ("out",)
 
     out: Int = Field(gt=0, le=1 << 20, description="output channels")
@@ -73,9 +96,12 @@ class Conv(_ConvBase):
     """2-D convolution (`nn.Conv2d`); input channels are inferred."""
 
     kind: ClassVar[str] = "conv"
+    aliases: ClassVar[tuple[str, ...]] = ("conv2d", "convolution")
     doc: ClassVar[str] = "2-D convolution; `padding` may be an int, a pair, 'same' or 'valid'"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
-        {"out": 6, "kernel": 3, "stride": 2, "padding": 1}, [(4, 9, 9)])
+        {"out": 6, "kernel": 3, "stride": 2, "padding": 1},
+        [(4, 9, 9)],
+    )
     padding: PadPair | Literal["same", "valid"] = Field(0, alias="p")
 
     def _pad(self) -> tuple[int, int]:
@@ -109,12 +135,20 @@ class Conv(_ConvBase):
         k, _, _ = self._sizes()
         return out[0] * out[1] * out[2] * (ins[0][0] // self.groups) * k[0] * k[1]
 
-    def build(self, ins: list[Shape]) -> Any:
-        from torch import nn
-
-        padding: Any = self.padding if isinstance(self.padding, str) else pair(self.padding)
+    def module(self, ins: list[Shape]) -> Module:
+        padding: Any = self.padding if isinstance(self.padding, str) else _one(pair(self.padding))
         k, s, d = self._sizes()
-        return nn.Conv2d(ins[0][0], self.out, k, s, padding, d, self.groups, self.bias)
+        return Module(
+            "nn.Conv2d",
+            (ins[0][0], self.out, _one(k)),
+            _kw(
+                stride=(_one(s), 1),
+                padding=(padding, 0),
+                dilation=(_one(d), 1),
+                groups=(self.groups, 1),
+                bias=(self.bias, True),
+            ),
+        )
 
 
 @register
@@ -122,9 +156,12 @@ class ConvTranspose(_ConvBase):
     """Transposed 2-D convolution (`nn.ConvTranspose2d`), for learned upsampling."""
 
     kind: ClassVar[str] = "conv_transpose"
+    aliases: ClassVar[tuple[str, ...]] = ("deconv", "convtranspose2d")
     doc: ClassVar[str] = "transposed convolution: out = (in-1)*s - 2p + d(k-1) + output_padding + 1"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
-        {"out": 6, "kernel": 4, "stride": 2, "padding": 1, "output_padding": 1}, [(4, 5, 5)])
+        {"out": 6, "kernel": 4, "stride": 2, "padding": 1, "output_padding": 1},
+        [(4, 5, 5)],
+    )
     padding: PadPair = Field(0, alias="p")
     output_padding: PadPair = Field(0, alias="op")
 
@@ -159,13 +196,19 @@ class ConvTranspose(_ConvBase):
         grow = max(d[i] * (k[i] - 1) // s[i] for i in (0, 1))
         return r + grow * j, j / max(s)
 
-    def build(self, ins: list[Shape]) -> Any:
-        from torch import nn
-
+    def module(self, ins: list[Shape]) -> Module:
         k, s, d = self._sizes()
-        return nn.ConvTranspose2d(
-            ins[0][0], self.out, k, s, pair(self.padding), pair(self.output_padding),
-            self.groups, self.bias, d,
+        return Module(
+            "nn.ConvTranspose2d",
+            (ins[0][0], self.out, _one(k)),
+            _kw(
+                stride=(_one(s), 1),
+                padding=(_one(pair(self.padding)), 0),
+                output_padding=(_one(pair(self.output_padding)), 0),
+                groups=(self.groups, 1),
+                bias=(self.bias, True),
+                dilation=(_one(d), 1),
+            ),
         )
 
 
@@ -181,13 +224,16 @@ class DeformConv(Conv):
     kind: ClassVar[str] = "deform_conv"
     doc: ClassVar[str] = "deformable convolution; offsets (and optional mask) predicted by a conv on the input"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
-        {"out": 6, "kernel": 3, "padding": 1, "modulated": True}, [(4, 7, 7)])
+        {"out": 6, "kernel": 3, "padding": 1, "modulated": True},
+        [(4, 7, 7)],
+    )
     offset_groups: Int = Field(1, gt=0, le=1 << 20)
     modulated: Bool = False
 
     def infer(self, ins: list[Shape]) -> Shape:
         if ins and len(ins[0]) == 3 and ins[0][0] % self.offset_groups:
             raise ShapeError(f"offset_groups={self.offset_groups} does not divide {ins[0][0]} channels")
+        self.infer_padding()
         return super().infer(ins)
 
     def _aux_channels(self) -> int:
@@ -203,13 +249,28 @@ class DeformConv(Conv):
         k, _, _ = self._sizes()
         return super().count_macs(ins, out) + out[1] * out[2] * self._aux_channels() * ins[0][0] * k[0] * k[1]
 
-    def build(self, ins: list[Shape]) -> Any:
-        from netspec.compiler.deform import DeformConv2d
+    def infer_padding(self) -> None:
+        k, _, d = self._sizes()
+        if self.padding == "same" and any(d[i] * (k[i] - 1) % 2 for i in (0, 1)):
+            raise ShapeError(
+                "deform_conv padding='same' needs an odd dilated kernel",
+                hint="give padding explicitly; an even kernel cannot be centred",
+            )
 
+    def module(self, ins: list[Shape]) -> Module:
         k, s, d = self._sizes()
-        return DeformConv2d(
-            ins[0][0], self.out, k, s, self._pad(), d, self.groups, self.offset_groups,
-            self.bias, self.modulated,
+        return Module(
+            "netspec.compiler.deform:DeformConv2d",
+            (ins[0][0], self.out, _one(k)),
+            _kw(
+                stride=(_one(s), 1),
+                padding=(_one(self._pad()), 0),
+                dilation=(_one(d), 1),
+                groups=(self.groups, 1),
+                offset_groups=(self.offset_groups, 1),
+                bias=(self.bias, True),
+                modulated=(self.modulated, False),
+            ),
         )
 
 
@@ -218,7 +279,8 @@ class Linear(ParamOp):
     """Fully connected layer on a flat feature vector (`nn.Linear`)."""
 
     kind: ClassVar[str] = "linear"
-    family: ClassVar[str] = "linear"
+    family: ClassVar[Family] = Family.LINEAR
+    aliases: ClassVar[tuple[str, ...]] = ("dense", "fc", "fully_connected")
     positional: ClassVar[tuple[str, ...]] = ("out",)
     doc: ClassVar[str] = "fully connected layer; needs a flat (N,F) input"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"out": 5}, [(12,)])
@@ -242,7 +304,5 @@ class Linear(ParamOp):
     def label(self) -> str:
         return f"linear {self.out}"
 
-    def build(self, ins: list[Shape]) -> Any:
-        from torch import nn
-
-        return nn.Linear(ins[0][0], self.out, self.bias)
+    def module(self, ins: list[Shape]) -> Module:
+        return Module("nn.Linear", (ins[0][0], self.out), _kw(bias=(self.bias, True)))

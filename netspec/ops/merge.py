@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import Op, Shape, ShapeError, fmt_shape, register
+from .base import Family, Op, Shape, ShapeError, fmt_shape, register
+from .form import Call, Infix, Ins
 
 
 def broadcast(a: Shape, b: Shape) -> Shape | None:
@@ -20,7 +21,8 @@ def broadcast(a: Shape, b: Shape) -> Shape | None:
 
 
 class _Elementwise(Op):
-    family: ClassVar[str] = "merge"
+    family: ClassVar[Family] = Family.MERGE
+    symbol: ClassVar[str] = "+"
     inputs: ClassVar[tuple[int, int | None]] = (2, None)
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 6, 6), (4, 1, 1)])
 
@@ -33,10 +35,8 @@ class _Elementwise(Op):
             out = merged
         return out
 
-    def build(self, ins: list[Shape]) -> Any:
-        from netspec.compiler.modules import Elementwise
-
-        return Elementwise(self.kind)
+    def call(self, ins: list[Shape]) -> Infix:
+        return Infix(self.symbol)
 
 
 class MergeMismatch(ShapeError):
@@ -63,12 +63,14 @@ def _merge_hint(kind: str, a: Shape, b: Shape) -> str:
 @register
 class Add(_Elementwise):
     kind: ClassVar[str] = "add"
+    inplace: ClassVar[bool] = True  # `out += identity`, as torchvision writes residuals
     doc: ClassVar[str] = "element-wise sum (residuals); shapes must match or broadcast"
 
 
 @register
 class Mul(_Elementwise):
     kind: ClassVar[str] = "mul"
+    symbol: ClassVar[str] = "*"
     doc: ClassVar[str] = "element-wise product (SE scaling); shapes must match or broadcast"
 
 
@@ -77,7 +79,8 @@ class Concat(Op):
     """Concatenate on channels: heights and widths must match."""
 
     kind: ClassVar[str] = "concat"
-    family: ClassVar[str] = "merge"
+    family: ClassVar[Family] = Family.MERGE
+    aliases: ClassVar[tuple[str, ...]] = ("cat",)
     inputs: ClassVar[tuple[int, int | None]] = (1, None)
     doc: ClassVar[str] = "concatenate on channels; spatial sizes must match"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 6, 6), (3, 6, 6)])
@@ -89,7 +92,5 @@ class Concat(Op):
                 raise MergeMismatch("concat", 0, i, ins)
         return (sum(s[0] for s in ins), *first[1:])
 
-    def build(self, ins: list[Shape]) -> Any:
-        from netspec.compiler.modules import Concat as Module
-
-        return Module()
+    def call(self, ins: list[Shape]) -> Call:
+        return Call("torch.cat", (Ins(), 1))

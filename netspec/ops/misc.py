@@ -7,22 +7,25 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import Int, Op, Shape, ShapeError, fmt_shape, register
+from .base import Family, Int, Op, Shape, ShapeError, fmt_shape, register
+from .form import Alias, Call, In, Module
 
 
 @register
 class Flatten(Op):
     kind: ClassVar[str] = "flatten"
-    family: ClassVar[str] = "shape"
+    family: ClassVar[Family] = Family.SHAPE
     doc: ClassVar[str] = "(N,C,H,W) -> (N,C*H*W)"
+    returns_view: ClassVar[bool] = True
 
     def infer(self, ins: list[Shape]) -> Shape:
         return (math.prod(ins[0]),)
 
-    def build(self, ins: list[Shape]) -> Any:
-        from torch import nn
+    def module(self, ins: list[Shape]) -> Module:
+        return Module("nn.Flatten", (1,))
 
-        return nn.Flatten(1)
+    def call(self, ins: list[Shape]) -> Call:
+        return Call("torch.flatten", (In(0), 1))
 
 
 @register
@@ -30,10 +33,11 @@ class Reshape(Op):
     """Reshape the non-batch dims: `reshape [7, 7, 30]`; one -1 is inferred."""
 
     kind: ClassVar[str] = "reshape"
-    family: ClassVar[str] = "shape"
+    family: ClassVar[Family] = Family.SHAPE
     positional: ClassVar[tuple[str, ...]] = ("shape",)
     doc: ClassVar[str] = "reshape the non-batch dims; one -1 is inferred"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"shape": [3, -1, 2]}, [(24,)])
+    returns_view: ClassVar[bool] = True
     shape: tuple[Int, ...] = Field(min_length=1, max_length=6)
 
     def infer(self, ins: list[Shape]) -> Shape:
@@ -52,40 +56,41 @@ class Reshape(Op):
             )
         return tuple(self.shape)
 
-    def build(self, ins: list[Shape]) -> Any:
-        from torch import nn
-
-        out = self.infer(ins)
-        return nn.Unflatten(1, out) if len(ins[0]) == 1 else nn.Sequential(nn.Flatten(1), nn.Unflatten(1, out))
+    def call(self, ins: list[Shape]) -> Call:
+        return Call(".reshape", (In(0), In(0, ".shape[0]"), *self.infer(ins)))
 
 
 @register
 class Identity(Op):
     kind: ClassVar[str] = "identity"
-    family: ClassVar[str] = "shape"
+    family: ClassVar[Family] = Family.SHAPE
     doc: ClassVar[str] = "pass the input through unchanged"
+    returns_view: ClassVar[bool] = True
 
-    def build(self, ins: list[Shape]) -> Any:
-        from torch import nn
+    def module(self, ins: list[Shape]) -> Module:
+        return Module("nn.Identity")
 
-        return nn.Identity()
+    def call(self, ins: list[Shape]) -> Alias:
+        return Alias()
 
 
 @register
 class Dropout(Op):
     kind: ClassVar[str] = "dropout"
-    family: ClassVar[str] = "regularize"
+    family: ClassVar[Family] = Family.REGULARIZE
     positional: ClassVar[tuple[str, ...]] = ("p",)
     doc: ClassVar[str] = "zero elements with probability p in training"
+    returns_view: ClassVar[bool] = True  # in eval it hands back its input
     p: float = Field(0.5, ge=0, le=1)
 
     def label(self) -> str:
         return f"dropout {self.p:g}"
 
-    def build(self, ins: list[Shape]) -> Any:
-        from torch import nn
+    def module(self, ins: list[Shape]) -> Module:
+        return Module("nn.Dropout", (self.p,))
 
-        return nn.Dropout(self.p)
+    def call(self, ins: list[Shape]) -> Call:
+        return Call("F.dropout", (In(0), self.p), training="training")
 
 
 @register
@@ -93,16 +98,16 @@ class StochasticDepth(Op):
     """Drop a residual branch per sample ("row") or per batch, as torchvision.ops.StochasticDepth."""
 
     kind: ClassVar[str] = "stochastic_depth"
-    family: ClassVar[str] = "regularize"
+    family: ClassVar[Family] = Family.REGULARIZE
     positional: ClassVar[tuple[str, ...]] = ("p",)
     doc: ClassVar[str] = "drop the whole input per sample (row) or batch in training, rescaling the rest"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"p": 0.2}, [(4, 8, 8)])
+    returns_view: ClassVar[bool] = True  # in eval it hands back its input
     p: float = Field(ge=0, le=1)
     mode: Literal["row", "batch"] = "row"
 
-    def build(self, ins: list[Shape]) -> Any:
-        from netspec.compiler.modules import StochasticDepth as Module
+    def module(self, ins: list[Shape]) -> Module:
+        return Module("netspec.compiler.modules:StochasticDepth", (self.p, self.mode))
 
-        return Module(self.p, self.mode)
-
-
+    def call(self, ins: list[Shape]) -> Call:
+        return Call("netspec.compiler.modules:stochastic_depth", (In(0), self.p, self.mode), training="training")

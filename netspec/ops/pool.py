@@ -7,15 +7,33 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from .base import (
-    Bool, Op, PadPair, Pair, Shape, ShapeError, pair, register, rf_global, rf_window, spatial,
+    Bool,
+    Family,
+    Op,
+    PadPair,
+    Pair,
+    Shape,
+    ShapeError,
+    pair,
+    register,
+    rf_global,
+    rf_window,
+    spatial,
 )
+from .form import Call, In, Module
+
+
+def _one(v: tuple[int, int]) -> int | tuple[int, int]:
+    return v[0] if v[0] == v[1] else v
 
 
 class _Pool(Op):
-    family: ClassVar[str] = "pool"
+    family: ClassVar[Family] = Family.POOL
     positional: ClassVar[tuple[str, ...]] = ("kernel",)
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
-        {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True}, [(4, 10, 10)])
+        {"kernel": 3, "stride": 2, "padding": 1, "ceil_mode": True},
+        [(4, 10, 10)],
+    )
     kernel: Pair = Field(alias="k")
     stride: Pair | None = Field(None, alias="s", description="defaults to the kernel size")
     padding: PadPair = Field(0, alias="p")
@@ -32,7 +50,7 @@ class _Pool(Op):
         c, h, w = spatial(ins[0], self.kind)
         (k, s, p), d = self._sizes(), self._dilation()
         for i in (0, 1):
-            if p[i] * 2 > d[i] * (k[i] - 1) + 1:
+            if p[i] * 2 > k[i]:  # torch: pad should be at most half of the (undilated) kernel
                 raise ShapeError(
                     f"{self.kind} padding {p[i]} is more than half the kernel {k[i]}",
                     hint="torch requires padding <= kernel // 2",
@@ -67,17 +85,29 @@ class MaxPool(_Pool):
     """Max pooling (`nn.MaxPool2d`); stride defaults to the kernel."""
 
     kind: ClassVar[str] = "maxpool"
+    aliases: ClassVar[tuple[str, ...]] = ("maxpool2d", "max_pool")
     doc: ClassVar[str] = "max pooling; stride defaults to the kernel; ceil_mode as in torch"
     dilation: Pair = Field(1, alias="d")
 
     def _dilation(self) -> tuple[int, int]:
         return pair(self.dilation)
 
-    def build(self, ins: list[Shape]) -> Any:
-        from torch import nn
-
+    def _args(self) -> tuple[tuple[object, ...], tuple[tuple[str, object], ...]]:
         k, s, p = self._sizes()
-        return nn.MaxPool2d(k, s, p, pair(self.dilation), ceil_mode=self.ceil_mode)
+        kw = (
+            ("stride", _one(s)),
+            ("padding", _one(p)),
+            ("dilation", _one(pair(self.dilation))),
+            ("ceil_mode", self.ceil_mode),
+        )
+        return (_one(k),), kw
+
+    def module(self, ins: list[Shape]) -> Module:
+        return Module("nn.MaxPool2d", *self._args())
+
+    def call(self, ins: list[Shape]) -> Call:
+        args, kw = self._args()
+        return Call("F.max_pool2d", (In(0), *args), kw)
 
 
 @register
@@ -85,22 +115,35 @@ class AvgPool(_Pool):
     """Average pooling (`nn.AvgPool2d`)."""
 
     kind: ClassVar[str] = "avgpool"
+    aliases: ClassVar[tuple[str, ...]] = ("avgpool2d", "avg_pool")
     doc: ClassVar[str] = "average pooling; count_include_pad as in torch"
     count_include_pad: Bool = True
 
-    def build(self, ins: list[Shape]) -> Any:
-        from torch import nn
-
+    def _args(self) -> tuple[tuple[object, ...], tuple[tuple[str, object], ...]]:
         k, s, p = self._sizes()
-        return nn.AvgPool2d(k, s, p, ceil_mode=self.ceil_mode, count_include_pad=self.count_include_pad)
+        kw = (
+            ("stride", _one(s)),
+            ("padding", _one(p)),
+            ("ceil_mode", self.ceil_mode),
+            ("count_include_pad", self.count_include_pad),
+        )
+        return (_one(k),), kw
+
+    def module(self, ins: list[Shape]) -> Module:
+        return Module("nn.AvgPool2d", *self._args())
+
+    def call(self, ins: list[Shape]) -> Call:
+        args, kw = self._args()
+        return Call("F.avg_pool2d", (In(0), *args), kw)
 
 
 class _Adaptive(Op):
-    family: ClassVar[str] = "pool"
+    family: ClassVar[Family] = Family.POOL
     positional: ClassVar[tuple[str, ...]] = ("size",)
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"size": [3, 2]}, [(4, 7, 7)])
     size: Pair = 1
     torch_name: ClassVar[str] = ""
+    function: ClassVar[str] = ""
 
     def infer(self, ins: list[Shape]) -> Shape:
         c, _, _ = spatial(ins[0], self.kind)
@@ -116,16 +159,18 @@ class _Adaptive(Op):
         h, w = pair(self.size)
         return f"{self.kind} {h}x{w}"
 
-    def build(self, ins: list[Shape]) -> Any:
-        from torch import nn
+    def module(self, ins: list[Shape]) -> Module:
+        return Module(f"nn.{self.torch_name}", (_one(pair(self.size)),))
 
-        return getattr(nn, self.torch_name)(pair(self.size))
+    def call(self, ins: list[Shape]) -> Call:
+        return Call(self.function, (In(0), _one(pair(self.size))))
 
 
 @register
 class AdaptiveAvgPool(_Adaptive):
     kind: ClassVar[str] = "adaptive_avgpool"
     torch_name: ClassVar[str] = "AdaptiveAvgPool2d"
+    function: ClassVar[str] = "F.adaptive_avg_pool2d"
     doc: ClassVar[str] = "average pool to a fixed output size"
 
 
@@ -133,6 +178,7 @@ class AdaptiveAvgPool(_Adaptive):
 class AdaptiveMaxPool(_Adaptive):
     kind: ClassVar[str] = "adaptive_maxpool"
     torch_name: ClassVar[str] = "AdaptiveMaxPool2d"
+    function: ClassVar[str] = "F.adaptive_max_pool2d"
     doc: ClassVar[str] = "max pool to a fixed output size"
 
 
@@ -141,7 +187,9 @@ class GlobalPool(Op):
     """Pool each channel to one value: (C,H,W) -> (C,1,1), or (C,) with keepdim=false."""
 
     kind: ClassVar[str] = "global_pool"
-    family: ClassVar[str] = "pool"
+    saves_output: ClassVar[bool] = True  # mode=max: amax's backward compares its input with its output
+    aliases: ClassVar[tuple[str, ...]] = ("gap",)
+    family: ClassVar[Family] = Family.POOL
     positional: ClassVar[tuple[str, ...]] = ("mode",)
     doc: ClassVar[str] = "global average or max pool; keepdim=false also flattens"
     mode: Literal["avg", "max"] = "avg"
@@ -157,7 +205,9 @@ class GlobalPool(Op):
     def label(self) -> str:
         return f"global {self.mode}pool"
 
-    def build(self, ins: list[Shape]) -> Any:
-        from netspec.compiler.modules import GlobalPool as Module
+    def module(self, ins: list[Shape]) -> Module:
+        return Module("netspec.compiler.modules:GlobalPool", (self.mode, self.keepdim))
 
-        return Module(self.mode, self.keepdim)
+    def call(self, ins: list[Shape]) -> Call:
+        keep = (("keepdim", True),) if self.keepdim else ()
+        return Call(".amax" if self.mode == "max" else ".mean", (In(0), (2, 3)), keep)

@@ -7,7 +7,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import Bool, Int, NonNeg, Op, Pair, Shape, ShapeError, pair, register, spatial
+from .base import Bool, Family, Int, NonNeg, Op, Pair, Shape, ShapeError, pair, register, spatial
+from .form import Call, In
 
 
 @register
@@ -18,7 +19,8 @@ class Upsample(Op):
     """
 
     kind: ClassVar[str] = "upsample"
-    family: ClassVar[str] = "resize"
+    aliases: ClassVar[tuple[str, ...]] = ("interpolate", "resize")
+    family: ClassVar[Family] = Family.RESIZE
     positional: ClassVar[tuple[str, ...]] = ("scale",)
     inputs: ClassVar[tuple[int, int | None]] = (1, 2)
     doc: ClassVar[str] = "nearest/bilinear resize by `scale`, to `size`, or to a second input's size"
@@ -46,8 +48,9 @@ class Upsample(Op):
         assert self.scale is not None
         ho, wo = math.floor(h * self.scale), math.floor(w * self.scale)
         if ho < 1 or wo < 1:
-            raise ShapeError(f"upsample x{self.scale:g} turns {h}x{w} into {ho}x{wo}",
-                             hint="the output needs at least one pixel")
+            raise ShapeError(
+                f"upsample x{self.scale:g} turns {h}x{w} into {ho}x{wo}", hint="the output needs at least one pixel"
+            )
         return (c, ho, wo)
 
     def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
@@ -59,11 +62,18 @@ class Upsample(Op):
         how = f"x{self.scale:g}" if self.scale else "to size"
         return f"upsample {how} {self.mode}"
 
-    def build(self, ins: list[Shape]) -> Any:
-        from netspec.compiler.modules import Upsample as Module
-
-        size = pair(self.size) if self.size is not None else None
-        return Module(self.scale, size, self.mode, self.align_corners)
+    def call(self, ins: list[Shape]) -> Call:
+        kw: tuple[tuple[str, object], ...]
+        if len(ins) > 1:
+            kw = (("size", In(1, ".shape[-2:]")),)
+        elif self.size is not None:
+            kw = (("size", pair(self.size)),)
+        else:
+            kw = (("scale_factor", self.scale),)
+        kw += (("mode", self.mode),)
+        if self.align_corners is not None:
+            kw += (("align_corners", self.align_corners),)
+        return Call("F.interpolate", (In(0),), kw)
 
 
 @register
@@ -71,7 +81,7 @@ class Crop(Op):
     """Crop to the height and width of a second input: centred, or at `offset` (FCN)."""
 
     kind: ClassVar[str] = "crop"
-    family: ClassVar[str] = "resize"
+    family: ClassVar[Family] = Family.RESIZE
     inputs: ClassVar[tuple[int, int | None]] = (2, 2)
     doc: ClassVar[str] = "crop to a second input's size (`crop @ref`); centred unless `offset` is given"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 9, 9), (2, 5, 6)])
@@ -94,10 +104,11 @@ class Crop(Op):
             )
         return (c, th, tw)
 
-    def build(self, ins: list[Shape]) -> Any:
-        from netspec.compiler.modules import Crop as Module
+    returns_view: ClassVar[bool] = True
 
-        return Module(None if self.offset is None else pair(self.offset))
+    def call(self, ins: list[Shape]) -> Call:
+        offset = () if self.offset is None else (pair(self.offset),)
+        return Call("netspec.compiler.modules:crop", (In(0), In(1), *offset))
 
 
 @register
@@ -105,7 +116,7 @@ class Pad(Op):
     """Pad height and width: `pad 1` or `pad [left, right, top, bottom]`."""
 
     kind: ClassVar[str] = "pad"
-    family: ClassVar[str] = "resize"
+    family: ClassVar[Family] = Family.RESIZE
     positional: ClassVar[tuple[str, ...]] = ("padding",)
     doc: ClassVar[str] = "pad the borders (constant, reflect or replicate)"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"padding": [1, 2, 0, 3]}, [(4, 5, 5)])
@@ -127,7 +138,6 @@ class Pad(Op):
             raise ShapeError("reflect padding must be smaller than the input size")
         return (c, ho, wo)
 
-    def build(self, ins: list[Shape]) -> Any:
-        from netspec.compiler.modules import Pad as Module
-
-        return Module(self.amounts(), self.mode, self.value)
+    def call(self, ins: list[Shape]) -> Call:
+        kw = (("mode", self.mode), ("value", None if self.mode != "constant" else self.value))
+        return Call("F.pad", (In(0), self.amounts()), kw)
