@@ -24,9 +24,9 @@ def fmt_shape(shape: Sequence[int], *, batch: bool = True, sep: str = ",") -> st
 
 
 def fmt_count(n: float) -> str:
-    """A parameter or MAC count with a unit: 4_100_000_000 -> '4.10G', 999 -> '999'."""
+    """A parameter or MAC count with a unit: 4_100_000_000 -> '4.10G', 999 -> '999', -2_500 -> '-2.50K'."""
     for unit, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
+        if abs(n) >= scale:
             return f"{n / scale:.2f}{unit}"
     return f"{n:.0f}"
 

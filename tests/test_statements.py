@@ -84,6 +84,7 @@ def test_fmt_helpers() -> None:
     assert fmt_shape((64, 56, 56), batch=False) == "64x56x56"
     assert fmt_shape((), batch=False) == "scalar"
     assert [fmt_count(n) for n in (999, 25_557_032, 4_100_000_000, 3 * 10**12)] == ["999", "25.56M", "4.10G", "3.00T"]
+    assert fmt_count(-2_500) == "-2.50K"
     assert fmt_int(25_557_032) == "25,557,032"
 
 
