@@ -698,6 +698,7 @@ class Evaluator:
                 hint="blocks cannot be recursive; use a loop with a depth parameter",
             )
         self.meter.iteration(t.span)  # a call that makes no layer still costs a step
+        self.meter.spend(COST["call"], t.span)
         label = self._claim(frame, name, t.span)
         path = frame.child_id(label)
         sub = Frame(path, cur)

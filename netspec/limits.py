@@ -31,10 +31,10 @@ from .errors import SpecError
 class Limits:
     """Bounds that keep hostile specs from exhausting time or memory (docs/language.md, "Limits")."""
 
-    max_iterations: int = 1_000_000
-    max_work: int = 2_500_000
+    max_iterations: int = 500_000
+    max_work: int = 2_000_000
     max_nodes: int = 100_000
-    max_scopes: int = 100_000
+    max_scopes: int = 50_000
     max_edges: int = 1_000_000
     max_depth: int = 48
     max_expr_depth: int = 100
@@ -71,7 +71,8 @@ WHAT = {
 # iterations and list items or characters built or walked cost 1.
 COST = {
     "layer": 12,  # a graph node: parameters validated (cached), shape inferred (cached), node made
-    "scope": 8,  # a block call's or sequence's scope, its frame and environment, or an init rule
+    "scope": 8,  # a scope (a block call's, a named sequence's) or an init rule
+    "call": 8,  # a block call besides its scope: arguments bound, defaults, a new environment
     "edge": 1,  # one input of a layer (a dense block's concats have many)
 }
 

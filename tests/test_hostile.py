@@ -190,6 +190,21 @@ CASES = [
     Case("concat_doubling_channels", text("repeat 100000 { concat { relu; relu } }"), "max_int"),
     Case("nodes_million", text("repeat 1000 { repeat 1000 { relu } }"), "max_nodes", heavy=True),
     Case(
+        "layers_with_many_arguments",
+        text("repeat 1000 { repeat 1000 { conv 4 k=3 s=1 p=1 d=1 groups=1 bias=false } }"),
+        "max_work",
+        heavy=True,
+    ),
+    Case(
+        "block_calls_with_defaults",
+        text(
+            "repeat 1000 { repeat 1000 { b(4, 3, 1) } }",
+            head="block b(c, k=3, s=1, p=(k - 1) // 2) { conv c k=k s=s p=p }",
+        ),
+        "max_work",
+        heavy=True,
+    ),
+    Case(
         "init_rules_flood", text("repeat 1000 { repeat 1000 { init conv weight=zeros() } }"), "max_scopes", heavy=True
     ),
     Case("wide_op_parameter", text("let L = [1] * 99999\nrepeat 100000 { conv 8 k=L }"), error="'conv' parameter"),
@@ -369,8 +384,8 @@ LOWERED = ("max_iterations", "max_work", "max_nodes", "max_scopes", "max_edges")
 
 @pytest.mark.parametrize("case", [c for c in CASES if c.heavy and c.limit in LOWERED], ids=repr)
 def test_heavy_inputs_stop_at_lowered_limits(case: Case) -> None:
-    """The same inputs under limits a hundred times lower: same limit, in-process, quickly."""
-    small = Limits(max_iterations=10_000, max_work=100_000, max_nodes=2_000, max_scopes=2_000, max_edges=20_000)
+    """The same inputs under the counting limits a hundred times lower: the same limit stops them, quickly."""
+    small = Limits(max_iterations=5_000, max_work=20_000, max_nodes=1_000, max_scopes=500, max_edges=10_000)
     original = netspec.load_text
 
     def load_text(*args: Any, **kw: Any) -> Any:
