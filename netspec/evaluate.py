@@ -22,12 +22,12 @@ from pydantic import ValidationError
 
 from . import ast as A
 from .errors import SpecError, did_you_mean
-from .fmt import fmt_shape
+from .fmt import fmt_shape, fmt_value
 from .graph import Graph, InitRule, Node, Scope
 from .limits import COST, LimitError, Limits, Meter, recursion_room
 from .ops import OPS, Init, Op, ParamOp, Shape, ShapeError
 from .ops.merge import MergeMismatch
-from .values import Env, Tensor, admit, bind_targets, evaluate, iterate, near, show, truth, type_name, typed_key
+from .values import Env, Tensor, admit, bind_targets, evaluate, iterate, near, truth, type_name, typed_key
 
 _IDENT = re.compile(r"^[A-Za-z0-9_]+$")
 
@@ -216,7 +216,7 @@ class Evaluator:
     def _repeat(self, s: A.Repeat, env: Env) -> Iterator[tuple[A.Stmt, Env]]:
         n = evaluate(s.count, env)
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise SpecError(f"repeat needs a count >= 0, got {type_name(n)} {show(n)}", s.count.span)
+            raise SpecError(f"repeat needs a count >= 0, got {type_name(n)} {fmt_value(n)}", s.count.span)
         left = self.limits.max_iterations - self.meter.iterations
         if n > left:
             raise LimitError(
@@ -771,7 +771,7 @@ def _input_shape(shape: Any, span: A.Span) -> Shape:
     dims = tuple(shape) if isinstance(shape, (tuple, list)) and len(shape) <= 3 else ()
     if len(dims) not in (1, 3) or not all(type(d) is int and 0 < d <= 1 << 16 for d in dims):
         raise SpecError(
-            f"an input shape is 1 or 3 integers from 1 to 65536, got {show(shape)}",
+            f"an input shape is 1 or 3 integers from 1 to 65536, got {fmt_value(shape)}",
             span,
             hint="e.g. input=(3, 224, 224) or --input 3x224x224",
         )
@@ -861,7 +861,7 @@ def _param_error(cls: type[Op], err: ValidationError, t: A.OpCall) -> SpecError:
     if e["type"] == "missing":
         return SpecError(f"'{cls.kind}' needs parameter '{field_name}'", t.span, hint=_param_hint(cls))
     value = e.get("input")
-    shown = "tensor" if isinstance(value, Tensor) else f"{type_name(value)} {show(value)}"
+    shown = "tensor" if isinstance(value, Tensor) else f"{type_name(value)} {fmt_value(value)}"
     msg = e["msg"][0].lower() + e["msg"][1:]
     return SpecError(f"'{cls.kind}' parameter '{field_name}': {msg}; got {shown}", span, hint=_param_hint(cls))
 
@@ -887,7 +887,7 @@ def _check_type(p: A.Param, value: Any, span: A.Span) -> None:
             f"unknown type '{p.type}'", p.span, hint=did_you_mean(p.type, _TYPES) or f"one of {', '.join(_TYPES)}"
         )
     if not test(value):
-        raise SpecError(f"parameter '{p.name}' must be {p.type}, got {type_name(value)} {show(value)}", span)
+        raise SpecError(f"parameter '{p.name}' must be {p.type}, got {type_name(value)} {fmt_value(value)}", span)
 
 
 def _block_sig(d: A.BlockDef) -> str:

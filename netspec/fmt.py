@@ -1,15 +1,18 @@
-"""How shapes and counts read everywhere: errors, tables, diagrams, generated code.
+"""How shapes, counts and values read everywhere: errors, tables, diagrams, generated code.
 
 fmt_shape((64, 56, 56))                    -> '(N,64,56,56)'     errors, summary tables
 fmt_shape((64, 56, 56), sep=", ")          -> '(N, 64, 56, 56)'  generated code comments
 fmt_shape((64, 56, 56), batch=False)       -> '64x56x56'         diagram labels
 fmt_count(25_557_032)                      -> '25.56M'           params, MACs
 fmt_int(25_557_032)                        -> '25,557,032'
+fmt_value(tuple(range(100)))               -> '(0, 1, 2, 3, 4, 5, 6, 7, ...)'   a value in a message
 """
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Sequence
+from typing import Any
 
 
 def fmt_shape(shape: Sequence[int], *, batch: bool = True, sep: str = ",") -> str:
@@ -34,3 +37,14 @@ def fmt_count(n: float) -> str:
 def fmt_int(n: int) -> str:
     """An exact count with thousands separators: 25557032 -> '25,557,032'."""
     return f"{n:,}"
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxtuple, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 3, 8, 8, 30, 30
+
+
+def fmt_value(v: Any) -> str:
+    """A spec value, short, for a message: never prints (or even builds) a huge value whole."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"<an integer of about {v.bit_length() * 0.30103:,.0f} digits>"  # str() of it would be slow
+    return _REPR.repr(v)

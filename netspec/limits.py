@@ -5,21 +5,26 @@ counted against a limit or bounded by one *before* the step runs, so any spec is
 checked (or refused with a located error naming the limit) in seconds and a few
 hundred MiB:
 
-    loop iterations, comprehension items and block calls   -> max_iterations (one counter)
-    statements run, expression nodes evaluated, list items
-      and characters built or walked                        -> max_work
-    graph nodes / scopes and init rules / node inputs        -> max_nodes / max_scopes / max_edges
-    nested bodies (blocks, sequences, branches)              -> max_depth
-    nested expressions                                       -> max_expr_depth
+    the whole check's time, in steps of about a microsecond (COST) -> max_work
+    loop iterations, comprehension items and block calls           -> max_iterations (one counter)
+    layers / scopes and init rules / layer inputs (edges)          -> max_nodes / max_scopes / max_edges
+    nested bodies (blocks, sequences, branches)                    -> max_depth
+    nested expressions, and lists nested in a value                -> max_expr_depth
     one value: list items (nested included), characters,
-      integer magnitude                                      -> max_list, max_str, max_int
-    the import chain                                         -> max_import_depth
+      integer magnitude (and every layer's output sizes)           -> max_list, max_str, max_int
+    the import chain                                               -> max_import_depth
 
-Raise a limit from Python: `netspec.load("big.net", limits=Limits(max_nodes=10**6))`.
+max_work bounds the time; the others bound memory and nesting, and name what ran away.
+The expression evaluator (values.py) and the graph builder (evaluate.py) share one
+Meter per evaluation. Raise a limit from Python:
+
+    netspec.load("big.net", limits=Limits(max_nodes=10**6, max_work=20_000_000))
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -50,6 +55,8 @@ class Limits:
                 raise ValueError(f"Limits.{f.name} must be a positive int, got {v!r}")
 
 
+MAX_FLOAT = 1e300  # floats stay finite, with room for one more multiplication
+
 # What each limit bounds, in words; docs/language.md's "Limits" table says the same.
 WHAT = {
     "max_iterations": "loop iterations (for, repeat), list-comprehension items and block calls, on one counter",
@@ -61,7 +68,7 @@ WHAT = {
     "max_expr_depth": "nested sub-expressions in one expression, and lists nested in a list value",
     "max_list": "items in one list value, the items of nested lists included",
     "max_str": "characters in one string",
-    "max_int": "magnitude of an integer",
+    "max_int": "magnitude of an integer, and of every layer's output sizes",
     "max_import_depth": "files importing files importing ...",
 }
 
@@ -94,8 +101,7 @@ class LimitError(SpecError):
 class Meter:
     """Counts one evaluation's steps against Limits and refuses a step before it runs.
 
-    The expression evaluator (values.py) and the graph builder (evaluate.py) share one
-    Meter per evaluation; an Env carries it to every expression.
+    An Env carries the Meter to every expression; the Evaluator holds the same one.
     """
 
     __slots__ = ("limits", "iterations", "work", "expr_depth", "max_work", "max_expr_depth")
@@ -145,6 +151,25 @@ class Meter:
         raise LimitError(
             "max_int", f"an integer of about {digits:,.0f} digits is larger than {self.limits.max_int:,}", span
         )
+
+    def number(self, v: Any, span: Span | None) -> Any:
+        """Bound a computed number (its operands were bounded, so computing it was cheap); pass others."""
+        if type(v) is int:
+            return self.need_int(v, span)
+        if type(v) is float and not (math.isfinite(v) and abs(v) <= MAX_FLOAT):
+            raise SpecError("number is out of range (inf or nan)", span)
+        return v
+
+    def items_of(self, values: Iterable[Any], span: Span | None, total: int = 0) -> int:
+        """Items of a list made of `values`, nested included, counting on from `total` (at most max_list + 1)."""
+        cap = self.limits.max_list
+        for v in values:
+            total += 1
+            if type(v) is tuple:
+                total += self.items(v, span, cap - total, depth=2)
+            if total > cap:
+                break
+        return total
 
     def items(self, v: Any, span: Span | None, cap: int | None = None, depth: int = 1) -> int:
         """Items in a list value, nested lists' items included: `[[1, 2], [3]]` has 5.

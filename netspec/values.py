@@ -4,29 +4,27 @@ Values are ints, floats, bools, strings, None, lists (tuples), tensor
 references (`@name`, `in`) and init schemes. Every step is counted against the
 env's Meter (netspec/limits.py) and every value is bounded *before* it is built,
 so a hostile spec cannot make huge numbers, lists or strings, or spin forever.
+The functions a spec may call (`range`, `str`, `make_divisible` ...) are in functions.py.
 
     evaluate(parse_expr("[3, 4, 6, 3][i] * 2"), env)  ->  8  (with i = 1)
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import operator
-import reprlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 from pydantic import BaseModel
 
 from . import ast as A
 from .errors import SpecError, did_you_mean
+from .fmt import fmt_value
+from .functions import FUNCTIONS, call
 from .limits import LimitError, Meter
 from .ops import Init
-
-MAX_FLOAT = 1e300  # floats stay finite with room for one more multiplication
 
 
 @dataclass(frozen=True)
@@ -35,6 +33,9 @@ class Tensor:
 
     node: str
     shape: tuple[int, ...]
+
+    def __repr__(self) -> str:
+        return f"@{self.node}"  # as written in a spec
 
     def attr(self, name: str) -> Any:
         dims = {"channels": 0, "height": 1, "width": 2}
@@ -137,19 +138,6 @@ def type_name(v: Any) -> str:
     )
 
 
-_REPR = reprlib.Repr()
-_REPR.maxlevel, _REPR.maxtuple, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 3, 8, 8, 30, 30
-
-
-def show(v: Any) -> str:
-    """A short text for a value in a message; never walks or prints a huge value whole."""
-    if isinstance(v, Tensor):
-        return f"@{v.node}"
-    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
-        return f"<an integer of about {v.bit_length() * 0.30103:,.0f} digits>"
-    return _REPR.repr(v)
-
-
 def admit(v: Any, meter: Meter, span: A.Span | None) -> Any:
     """Check a value from outside the language (`--set`, Python keyword arguments).
 
@@ -163,7 +151,7 @@ def admit(v: Any, meter: Meter, span: A.Span | None) -> Any:
     if isinstance(v, numbers.Integral):
         return meter.need_int(int(v), span)
     if isinstance(v, numbers.Real):
-        return _finite(float(v), span)
+        return meter.number(float(v), span)
     if isinstance(v, (list, tuple)):
         meter.need_list(_outside_items(v, meter, span), span)
         return tuple(admit(x, meter, span) for x in v)
@@ -190,24 +178,9 @@ def _outside_items(v: list[Any] | tuple[Any, ...], meter: Meter, span: A.Span | 
     return total
 
 
-def _finite(v: float, span: A.Span | None) -> float:
-    if not math.isfinite(v) or abs(v) > MAX_FLOAT:
-        raise SpecError("number is out of range (inf or nan)", span)
-    return v
-
-
-def _number(v: Any, m: Meter, span: A.Span) -> Any:
-    """Bound a computed number (its operands were bounded, so computing it was cheap)."""
-    if type(v) is int:
-        return m.need_int(v, span)
-    if type(v) is float:
-        return _finite(v, span)
-    return v
-
-
 def _num(v: Any, span: A.Span, what: str) -> int | float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise SpecError(f"{what} needs a number, got {type_name(v)} {show(v)}", span)
+        raise SpecError(f"{what} needs a number, got {type_name(v)} {fmt_value(v)}", span)
     return v
 
 
@@ -241,7 +214,7 @@ def _arith(op: str, a: Any, b: Any, span: A.Span, m: Meter) -> Any:
             return x % y
         if op == "**":
             if abs(y) > 64 and abs(x) > 1:
-                raise LimitError("max_int", f"exponent {show(y)} is too large", span)
+                raise LimitError("max_int", f"exponent {fmt_value(y)} is too large", span)
             result = x**y
             if isinstance(result, complex):
                 raise SpecError("negative number to a fractional power", span)
@@ -287,11 +260,11 @@ def _name(e: A.Name, env: Env) -> Any:
 
 def _binop(e: A.BinOp, env: Env) -> Any:
     m = env.meter
-    return _number(_arith(e.op, evaluate(e.left, env), evaluate(e.right, env), e.span, m), m, e.span)
+    return m.number(_arith(e.op, evaluate(e.left, env), evaluate(e.right, env), e.span, m), e.span)
 
 
 def _neg(e: A.Neg, env: Env) -> Any:
-    return _number(-_num(evaluate(e.value, env), e.span, "'-'"), env.meter, e.span)
+    return env.meter.number(-_num(evaluate(e.value, env), e.span, "'-'"), e.span)
 
 
 def _not(e: A.Not, env: Env) -> bool:
@@ -348,20 +321,8 @@ def _list(e: A.ListExpr, env: Env) -> tuple[Any, ...]:
     m = env.meter
     m.need_list(len(e.items), e.span)
     values = tuple(evaluate(i, env) for i in e.items)
-    m.need_list(_items_of(values, m, e.span), e.span)
+    m.need_list(m.items_of(values, e.span), e.span)
     return values
-
-
-def _items_of(values: Iterable[Any], m: Meter, span: A.Span, total: int = 0) -> int:
-    """Items of a list made of `values` (nested included), walking at most max_list of them."""
-    cap = m.limits.max_list
-    for v in values:
-        total += 1
-        if type(v) is tuple:
-            total += m.items(v, span, cap - total, depth=2)
-        if total > cap:
-            break
-    return total
 
 
 def _listcomp(e: A.ListComp, env: Env) -> tuple[Any, ...]:
@@ -373,7 +334,7 @@ def _listcomp(e: A.ListComp, env: Env) -> tuple[Any, ...]:
         inner = env.child(bind_targets(e.targets, item, e.span))
         if e.cond is None or truth(evaluate(e.cond, inner), e.cond.span):
             v = evaluate(e.item, inner)
-            total = _items_of((v,), m, e.span, total)
+            total = m.items_of((v,), e.span, total)
             m.need_list(total, e.span)
             out.append(v)
     return tuple(out)
@@ -440,7 +401,7 @@ def _index(v: Any, i: Any, span: A.Span) -> Any:
     if isinstance(i, bool) or not isinstance(i, int):
         raise SpecError(f"an index must be an int, got {type_name(i)}", span)
     if not -len(v) <= i < len(v):
-        raise SpecError(f"index {show(i)} is out of range for a list of {len(v)}", span)
+        raise SpecError(f"index {fmt_value(i)} is out of range for a list of {len(v)}", span)
     return v[i]
 
 
@@ -457,211 +418,25 @@ def _attr(v: Any, name: str, span: A.Span) -> Any:
 def iterate(v: Any, span: A.Span) -> Iterable[Any]:
     if isinstance(v, (tuple, str)):
         return v
-    raise SpecError(f"cannot loop over {type_name(v)} {show(v)}", span, hint="loop over range(n) or a list")
+    raise SpecError(f"cannot loop over {type_name(v)} {fmt_value(v)}", span, hint="loop over range(n) or a list")
 
 
 def bind_targets(targets: tuple[str, ...], item: Any, span: A.Span) -> dict[str, Any]:
     if len(targets) == 1:
         return {targets[0]: item}
     if not isinstance(item, tuple) or len(item) != len(targets):
-        raise SpecError(f"cannot unpack {show(item)} into {len(targets)} names", span)
+        raise SpecError(f"cannot unpack {fmt_value(item)} into {len(targets)} names", span)
     return dict(zip(targets, item, strict=True))
 
 
-# ---------------------------------------------------------------- functions
-#
-# Each function gets the Meter and the call's span first, then the spec's arguments,
-# and bounds its result before building it. Python's own argument errors (a wrong
-# count, a wrong type) pass through and read as "min(): ...".
-
-
-def make_divisible(v: float, divisor: int = 8, min_value: int | None = None) -> int:
-    """Round channels to a multiple of divisor, never below 90% of v (MobileNet/EfficientNet)."""
-    if min_value is None:
-        min_value = divisor
-    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
-    if new_v < 0.9 * v:
-        new_v += divisor
-    return new_v
-
-
-def _range(m: Meter, span: A.Span, *args: int) -> tuple[int, ...]:
-    r = range(*args)
-    m.need_list(len(r), span)
-    m.spend(len(r), span)
-    return tuple(r)
-
-
-def _seq(xs: Any) -> bool:
-    return isinstance(xs, (tuple, str))
-
-
-def _enumerate(m: Meter, span: A.Span, xs: Any, *rest: Any) -> tuple[Any, ...]:
-    if _seq(xs):
-        m.need_list(_items_of(xs, m, span, 2 * len(xs)), span)
-    return tuple(enumerate(xs, *rest))
-
-
-def _zip(m: Meter, span: A.Span, *xs: Any) -> tuple[Any, ...]:
-    if all(_seq(x) for x in xs) and xs:
-        n = min(len(x) for x in xs)
-        m.need_list(n * (1 + len(xs)), span)
-        m.need_list(sum(_items_of(x[:n], m, span, n) for x in xs), span)
-    return tuple(zip(*xs, strict=False))
-
-
-def _copy(fn: Callable[[Any], Any]) -> Callable[..., tuple[Any, ...]]:
-    def run(m: Meter, span: A.Span, xs: Any, *rest: Any) -> tuple[Any, ...]:
-        if _seq(xs):
-            m.spend(len(xs), span)
-        return tuple(fn(xs, *rest))
-
-    return run
-
-
-def _sum(m: Meter, span: A.Span, xs: Any, start: Any = 0) -> Any:
-    """sum() of numbers, or of lists when `start` is a list (linear time, bounded first)."""
-    if not isinstance(xs, tuple):
-        return sum(xs, start)  # Python's error
-    m.spend(len(xs), span)
-    if isinstance(start, tuple):
-        if not all(isinstance(x, tuple) for x in xs):
-            raise SpecError("sum(): a list start adds lists only", span)
-        m.need_list(_items_of(chain(start, *xs), m, span), span)
-        return tuple(chain(start, *xs))
-    return sum(xs, start)
-
-
-def _minmax(fn: Callable[..., Any]) -> Callable[..., Any]:
-    def run(m: Meter, span: A.Span, *args: Any, **kw: Any) -> Any:
-        for a in args:
-            m.items(a, span)  # comparing lists may walk all their items
-        return fn(*args, **kw)
-
-    return run
-
-
-def _round(m: Meter, span: A.Span, x: Any, ndigits: Any = None) -> Any:
-    # int.__round__ computes 10 ** -ndigits: for ints of at most max_int, any ndigits
-    # below -20 rounds to 0 exactly as -20 does, and that one stays cheap.
-    if type(ndigits) is int and type(x) is int and ndigits < -20:
-        ndigits = -20
-    return round(x, ndigits)
-
-
-def _int(m: Meter, span: A.Span, x: Any = 0, *rest: Any) -> int:
-    if isinstance(x, str):
-        _ascii_number(x, "int", span)
-        if len(x.strip().lstrip("+-").lstrip("0")) > len(str(m.limits.max_int)):
-            raise LimitError("max_int", f"int({show(x)}) is larger than {m.limits.max_int:,}", span)
-    return int(x, *rest)
-
-
-def _float(m: Meter, span: A.Span, x: Any = 0.0) -> float:
-    if isinstance(x, str):
-        _ascii_number(x, "float", span)
-    return float(x)
-
-
-def _ascii_number(text: str, fn: str, span: A.Span) -> None:
-    # Python's int() and float() read any script's digits ('٣' is 3); the language reads ASCII only.
-    if not text.isascii():
-        raise SpecError(f"{fn}(): {show(text)} is not written in ASCII digits", span)
-
-
-def _str(m: Meter, span: A.Span, x: Any = "") -> str:
-    if isinstance(x, str):
-        return x
-    m.need_str(_str_size(x, m, span), span)
-    return str(x)
-
-
-def _str_size(v: Any, m: Meter, span: A.Span) -> int:
-    """An upper bound of len(str(v)), found by walking at most max_str characters' worth."""
-    cap = m.limits.max_str
-    total = 0
-    stack = [v]
-    while stack and total <= cap:
-        x = stack.pop()
-        m.spend(1, span)
-        if type(x) is tuple:
-            total += 2 + 2 * len(x)  # brackets, ", " separators, a trailing comma
-            stack.extend(x)
-        else:
-            n = len(repr(x))  # items print as their repr; a string's is its length plus quotes
-            m.spend(n, span)
-            total += n
-    return total
-
-
-def _plain_fn(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return lambda m, span, *args, **kw: fn(*args, **kw)
-
-
-def _init(scheme: str) -> Callable[..., Init]:
-    def make(m: Meter, span: A.Span, **kw: Any) -> Init:
-        from pydantic import ValidationError
-
-        try:
-            return Init(scheme=scheme, args=tuple(sorted(kw.items())))
-        except ValidationError as err:  # the scheme's own check: unknown argument, bad value
-            raise ValueError(str(err.errors()[0]["msg"]).removeprefix("Value error, ")) from None
-
-    return make
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "min": _minmax(min),
-    "max": _minmax(max),
-    "abs": _plain_fn(abs),
-    "round": _round,
-    "len": _plain_fn(len),
-    "sum": _sum,
-    "ceil": _plain_fn(math.ceil),
-    "floor": _plain_fn(math.floor),
-    "sqrt": _plain_fn(math.sqrt),
-    "int": _int,
-    "float": _float,
-    "range": _range,
-    "enumerate": _enumerate,
-    "zip": _zip,
-    "make_divisible": _plain_fn(make_divisible),
-    "str": _str,
-    "list": _copy(tuple),
-    "reversed": _copy(reversed),
-    **{name: _init(name) for name in Init.model_fields["scheme"].annotation.__args__},  # type: ignore[union-attr]
-}
-
-
 def _call(e: A.Call, env: Env) -> Any:
-    fn = FUNCTIONS.get(e.func)
-    if fn is None:
+    if e.func not in FUNCTIONS:
         raise SpecError(f"unknown function '{e.func}'", e.span, hint=did_you_mean(e.func, FUNCTIONS))
     args = [evaluate(a, env) for a in e.args]
     kwargs = {k.name: evaluate(k.value, env) for k in e.kwargs}
     if any(isinstance(a, Tensor) for a in [*args, *kwargs.values()]) and e.func not in ("len",):
         raise SpecError(f"{e.func}() takes numbers, not tensors", e.span, hint="use @x.channels for a size")
-    m = env.meter
-    try:
-        return _result(fn(m, e.span, *args, **kwargs), m, e.span)
-    except SpecError:
-        raise
-    except (TypeError, ValueError, OverflowError, ZeroDivisionError) as err:
-        raise SpecError(f"{e.func}(): {_plain(err)}", e.span) from None
-    except Exception as err:  # pydantic errors from init schemes
-        raise SpecError(f"{e.func}(): {_plain(err)}", e.span) from None
-
-
-def _result(v: Any, m: Meter, span: A.Span) -> Any:
-    """A function's result: numbers bounded; lists and strings were bounded before they were built."""
-    if type(v) is int or type(v) is float:
-        return _number(v, m, span)
-    return v
-
-
-def _plain(err: Exception) -> str:
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
-    return text.replace("()", "")
+    return call(e.func, args, kwargs, env.meter, e.span)
 
 
 def typed_key(v: Any) -> Any:
