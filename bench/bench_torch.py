@@ -27,7 +27,9 @@ import torchvision
 import netspec
 from netspec.compiler.to_torch import compile_graph, module_class
 
-MODELS = ["resnet50", "densenet121", "efficientnet_b0", "vgg16"]
+MODELS = ["resnet50", "densenet121", "efficientnet_b0", "googlenet", "vgg16"]
+# torchvision's builders with the settings the library specs mirror (googlenet: no aux heads).
+TV_KWARGS: dict[str, dict[str, object]] = {"googlenet": {"aux_logits": False, "init_weights": True}}
 
 
 def alternating(fns: dict[str, Callable[[], object]], repeat: int, warmup: int,
@@ -63,7 +65,7 @@ def best(fn: Callable[[], object], repeat: int) -> float:
 
 
 def pair(name: str, device: str) -> tuple[torch.nn.Module, torch.nn.Module]:
-    ref = getattr(torchvision.models, name)(weights=None).eval().to(device)
+    ref = getattr(torchvision.models, name)(weights=None, **TV_KWARGS.get(name, {})).eval().to(device)
     ours = compile_graph(netspec.load(name)).eval().to(device)
     ours.load_state_dict(ref.state_dict(), strict=True)
     return ours, ref
@@ -99,7 +101,8 @@ def construction(args: argparse.Namespace) -> list[tuple]:
         builder = getattr(torchvision.models, name)
         graph = netspec.load(name)
         cls = module_class(graph)
-        tv = best(lambda b=builder: b(weights=None), args.build_repeat)
+        kw = TV_KWARGS.get(name, {})
+        tv = best(lambda b=builder, kw=kw: b(weights=None, **kw), args.build_repeat)
         front = best(lambda n=name: netspec.load(n), args.build_repeat)
         gen = best(lambda g=graph: module_class(g), args.build_repeat)
         inst = best(cls, args.build_repeat)

@@ -35,7 +35,20 @@ from netspec.graph import Graph, Node
 from netspec.ops import Shape
 from netspec.ops.form import Alias, Call, Form, In, Infix, Ins, Module
 
-from .exprs import CompileError, Ctor, Lit, Named, Ref, ctor, is_default, literal, render, same
+from .exprs import (
+    CompileError,
+    Ctor,
+    Lit,
+    Named,
+    Ref,
+    ctor,
+    is_default,
+    literal,
+    render,
+    render_literal,
+    same,
+    source_name,
+)
 from .forward import RESERVED_VARS, Arg, CallExpr, Line, forward_lines, var_ok
 from .init import init_lines
 from .inplace import inplace_nodes
@@ -49,6 +62,26 @@ class Inst:
     """A child that is an instance of a generated class (resolved to a Ctor once the class is final)."""
 
     container: Container
+
+
+@dataclass
+class Opt:
+    """An element of an inline nn.Sequential that only some instances have (`expr` None where absent)."""
+
+    key: str
+    expr: Any
+    template: Any
+    flag: str | None = None
+
+
+@dataclass
+class Alt:
+    """A submodule built one of two ways depending on the instance (`DeformConv2d(...) if deform else ...`)."""
+
+    choice: int  # which template this instance uses (-1 in the class body)
+    expr: Any
+    templates: list[Any]
+    flag: str | None = None
 
 
 @dataclass
@@ -89,6 +122,7 @@ class ClassDef:
     flag_args: dict[str, dict[str, bool]] = field(default_factory=dict)
     body: list[Any] = field(default_factory=list)  # per slot: expression with Refs
     stored: set[str] = field(default_factory=set)  # parameters kept as attributes (used in forward)
+    defaults: dict[str, Any] = field(default_factory=dict)  # keyword parameters and their defaults
 
 
 @dataclass
@@ -105,8 +139,9 @@ class Source:
 class Generator:
     """Builds the source for one graph."""
 
-    def __init__(self, graph: Graph, class_name: str | None = None) -> None:
+    def __init__(self, graph: Graph, class_name: str | None = None, expose: bool = True) -> None:
         self.graph = graph
+        self.expose_params = expose
         self.tree = build_tree(graph)
         self.root_name = _unreserved(class_name or camel(graph.name) or "Network")
         self.names: set[str] = {self.root_name}
@@ -185,7 +220,65 @@ class Generator:
         return Inst(ch)
 
     def run(self) -> Source:
-        for c in self.tree.containers():  # children first
+        self.prepare_tree()
+        self.prepare_classes()
+        if self.expose_params:
+            self.expose()
+        return self.emit()
+
+    def prepare_classes(self) -> None:
+        for cd in self.classes:
+            self.finalize(cd)
+
+    # ------------------------------------------------------------ network parameters
+    def expose(self) -> None:
+        """Make network parameters constructor arguments of the network class where the code allows.
+
+        A parameter qualifies when checking the network again with another value changes nothing
+        but some literals of the network class, each from the parameter's value to the new one
+        (`num_classes` -> `nn.Linear(2048, num_classes)`). Parameters that shape the structure
+        (depths, widths) stay fixed: regenerate with `--set` to change them.
+        """
+        g = self.graph
+        root = self.classes[-1]
+        if g.rebuild is None or not g.free_params:
+            return
+        base = _literal_vector(root.body)
+        others = self.block_sources()
+        taken = set(RESERVED_VARS) | {c.name for c in self.classes}
+        chosen: dict[int, str] = {}
+        for name in g.free_params:
+            value = g.args.get(name)
+            probe = _probe(value)
+            if probe is None or not var_ok(name) or name in taken:
+                continue
+            try:
+                other = g.rebuild({name: probe})
+                gen = Generator(other, self.root_name, expose=False)
+                gen.prepare_tree()
+                gen.prepare_classes()
+            except Exception:  # noqa: BLE001  (any failure: the parameter stays fixed)
+                continue
+            if gen.block_sources() != others or [c.name for c in gen.classes] != [c.name for c in self.classes]:
+                continue
+            vec = _literal_vector(gen.classes[-1].body)
+            if len(vec) != len(base) or _skeletons(gen.classes[-1].body, gen) != _skeletons(root.body, self):
+                continue
+            if init_lines(other, gen) != init_lines(g, self):
+                continue
+            moved = [i for i, (a, b) in enumerate(zip(base, vec, strict=True)) if not same(a, b)]
+            if moved and all(same(base[i], value) and same(vec[i], probe) for i in moved):
+                for i in moved:
+                    chosen[i] = name
+                root.defaults[name] = value
+                root.params.append(name)
+        if chosen:
+            counter = iter(range(len(base)))
+            root.body = [_substitute(e, chosen, counter) for e in root.body]
+
+    def prepare_tree(self) -> None:
+        """Group and unify classes (run's first half)."""
+        for c in self.tree.containers():
             if c is not self.tree and self.is_inline(c):
                 self.inline.add(c.path)
         groups: dict[Any, list[Container]] = {}
@@ -202,9 +295,9 @@ class Generator:
             groups.setdefault(key, []).append(c)
         for key, members in groups.items():
             self.add_classes(key, members)
-        for cd in self.classes:
-            self.finalize(cd)
-        return self.emit()
+
+    def block_sources(self) -> list[str]:
+        return ["\n".join(self.class_lines(cd)) for cd in self.classes[:-1]]
 
     def structure(self, c: Container) -> str:
         return repr([(ch.name, type(ch).__name__, ch.node.kind if isinstance(ch, Leaf) else "") for ch in c.children])
@@ -280,17 +373,18 @@ class Generator:
                 for c in members
             )
         )
-        if sequential and any(s.optional for s in slots):
-            return None
         # Expressions per instance, and their structure must agree where present.
         for s in slots:
             s.exprs = [None if m is None else self.child_expr(m, sequential) for m in s.members]
             names = {m.name for m in s.members if m is not None}
             if len(names) != 1 and not isinstance(s.exprs[_first(s.exprs)], CallExpr):
                 return None  # a submodule has one attribute name in every instance
-            shapes = {self.skeleton(e) for e in s.exprs if e is not None}
-            if len(shapes) != 1:
-                return None
+            kinds = {self.skeleton(e) for e in s.exprs if e is not None}
+            if len(kinds) != 1:
+                aligned = self.merge_sequentials(s.exprs) or self.alternatives(s.exprs)
+                if aligned is None:
+                    return None
+                s.exprs = aligned
             trains = {
                 m.train_only and not c.train_only for m, c in zip(s.members, members, strict=True) if m is not None
             }
@@ -298,9 +392,9 @@ class Generator:
                 return None
             s.train_only = trains.pop()
             if s.optional and isinstance(s.exprs[_first(s.exprs)], CallExpr):
-                call = s.exprs[_first(s.exprs)]
+                first_call: CallExpr = s.exprs[_first(s.exprs)]
                 member = s.members[_first(s.exprs)]
-                if call.func not in ("+", "*", "") and (member is None or not member.inputs):
+                if first_call.func not in ("+", "*", "") and (member is None or not member.inputs):
                     return None
         # Wiring: values as ("in", k) / ("out", slot, m); absent slots pass their first input through.
         index = {s.key: i for i, s in enumerate(slots)}
@@ -347,8 +441,87 @@ class Generator:
                 return None
         return ClassDef(name, members[0], members, slots, outputs, sequential)
 
+    def merge_sequentials(self, exprs: list[Any]) -> list[Any] | None:
+        """Inline nn.Sequentials whose instances differ by optional elements, aligned as one.
+
+        Elements are aligned from the end (EfficientNet's optional expand conv is the first
+        element); those missing somewhere become `Opt` elements.
+        """
+        present = [e for e in exprs if e is not None]
+        if not all(
+            isinstance(e, Ctor) and e.func == "nn.Sequential" and all(n == "" for n in e.names) for e in present
+        ):
+            return None
+        rows = [[self.skeleton(a) for a in reversed(e.args)] for e in present]
+        order: list[tuple[str, int]] = []  # (skeleton, id)
+        assign: list[list[int]] = []  # per present instance: order index of each (reversed) element
+        for row in rows:
+            if not order:
+                order = [(k, i) for i, k in enumerate(row)]
+                assign.append(list(range(len(row))))
+                continue
+            keys = [k for k, _ in order]
+            new_order: list[tuple[str, int]] = []
+            mine: list[int] = []
+            remap: dict[int, int] = {}
+            for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=keys, b=row, autojunk=False).get_opcodes():
+                if tag == "equal":
+                    for i in range(i1, i2):
+                        remap[i] = len(new_order)
+                        mine.append(len(new_order))
+                        new_order.append(order[i])
+                else:
+                    for i in range(i1, i2):
+                        remap[i] = len(new_order)
+                        new_order.append(order[i])
+                    for j in range(j1, j2):
+                        mine.append(len(new_order))
+                        new_order.append((row[j], -1))
+            assign = [[remap[x] for x in a] for a in assign]
+            assign.append(mine)
+            order = new_order
+        n = len(order)
+        slots: list[list[Any]] = []
+        for e, a in zip(present, assign, strict=True):
+            cells: list[Any] = [None] * n
+            for elem, pos in zip(reversed(e.args), a, strict=True):
+                cells[pos] = elem
+            slots.append(cells)
+        templates = [next(c[k] for c in slots if c[k] is not None) for k in range(n)]
+        optional = [any(c[k] is None for c in slots) for k in range(n)]
+        out: list[Any] = []
+        it = iter(slots)
+        for e in exprs:
+            if e is None:
+                out.append(None)
+                continue
+            cells = next(it)
+            args = [
+                Opt(f"{n - 1 - k}", cells[k], templates[k]) if optional[k] else cells[k] for k in reversed(range(n))
+            ]
+            out.append(Ctor("nn.Sequential", args, [], ["" for _ in args], ref=e.ref))
+        if len({self.skeleton(e) for e in out if e is not None}) != 1:
+            return None
+        return out
+
+    def alternatives(self, exprs: list[Any]) -> list[Any] | None:
+        """Two kinds of module at one place (a deformable or a plain conv2), chosen per instance."""
+        kinds: dict[str, Any] = {}
+        for e in exprs:
+            if e is not None:
+                kinds.setdefault(self.skeleton(e), e)
+        if len(kinds) != 2 or not all(isinstance(e, Ctor) for e in kinds.values()):
+            return None
+        keys = list(kinds)
+        templates = list(kinds.values())
+        return [None if e is None else Alt(keys.index(self.skeleton(e)), e, templates) for e in exprs]
+
     def skeleton(self, e: Any) -> str:
         """The expression with literals blanked and class instances named by their group."""
+        if isinstance(e, Alt):
+            return "alt[" + "|".join(self.skeleton(t) for t in e.templates) + "]"
+        if isinstance(e, Opt):
+            return f"opt[{e.key}]" + self.skeleton(e.template)
         if isinstance(e, Lit):
             return "?"
         if isinstance(e, Inst):
@@ -377,6 +550,10 @@ class Generator:
     # ------------------------------------------------------------ parameters
     def resolve(self, e: Any) -> Any:
         """Replace class instances by their constructor calls (their classes are final by now)."""
+        if isinstance(e, Opt):
+            return Opt(e.key, None if e.expr is None else self.resolve(e.expr), self.resolve(e.template))
+        if isinstance(e, Alt):
+            return Alt(e.choice, self.resolve(e.expr), [self.resolve(t) for t in e.templates])
         if isinstance(e, Inst):
             cd = self.of[e.container.path]
             args = [Lit(v) for v in cd.args[e.container.path]]
@@ -421,31 +598,25 @@ class Generator:
                 raise CompileError("instances of one generated class differ in structure")
             vectors.append(vec)
         pos_name: dict[int, str] = {}
-        seen: list[tuple[list[Any], str]] = []
+        columns: dict[str, list[Any]] = {}  # parameter -> its merged column (DC where no instance says)
         for p, hint in enumerate(hints):
             column = [v[p] for v in vectors]
             known = [x for x in column if x is not DC]
-            if all(same(x, known[0]) for x in known):
-                continue  # the same everywhere: stays a literal
-            name = next((nm for col, nm in seen if _columns_match(col, column)), None)
+            name = next((nm for nm, col in columns.items() if _columns_match(col, column)), None)
+            if all(same(x, known[0]) for x in known) and (name is None or len(known) == len(column)):
+                continue  # the same everywhere it exists: stays a literal (unless a parameter explains it)
             if name is None:
-                name = self.param_name(cd, column, hint, set(cd.params))
-                seen.append((column, name))
+                name, source = self.param_name(cd, column, hint, set(cd.params))
                 cd.params.append(name)
+                columns[name] = [x if x is not DC else y for x, y in zip(column, source, strict=True)]
+            else:
+                columns[name] = [x if x is not DC else y for x, y in zip(columns[name], column, strict=True)]
             pos_name[p] = name
-        columns = {nm: col for col, nm in seen}
-        for c, vec in zip(cd.instances, vectors, strict=True):
+        for k, c in enumerate(cd.instances):
             values = []
             for name in cd.params:
-                col = columns[name]
-                idx = cd.instances.index(c)
-                v = vec[[p for p, n in pos_name.items() if n == name][0]]
-                if v is DC:
-                    v = next((x for x in col if x is not DC), None)
-                if v is DC:
-                    v = next((vec[p] for p, n in pos_name.items() if n == name and vec[p] is not DC), None)
-                values.append(v)
-                del idx
+                v = columns[name][k]
+                values.append(v if v is not DC else next((x for x in columns[name] if x is not DC), None))
             cd.args[c.path] = values
         counter = iter(range(len(hints)))
         cd.body = [_drop_defaults(_substitute(e, pos_name, counter)) for e in template]
@@ -464,31 +635,90 @@ class Generator:
                 for a in [*e.args, *(v for _, v in e.kwargs)]:
                     if isinstance(a, Ref):
                         cd.stored.add(a.name)
-        for c in cd.instances:
-            k = cd.instances.index(c)
-            cd.flag_args[c.path] = {s.flag: s.members[k] is not None for s in cd.slots if s.flag}
+        opts: dict[tuple[int, str], Opt] = {}
+        for i, e in enumerate(cd.body):
+            for o in _opts(e):
+                o.flag = self.opt_flag(cd, o, taken)
+                taken.add(o.flag)
+                cd.flags.append(o.flag)
+                opts[(i, o.key)] = o
+        alts: dict[int, Alt] = {}
+        for i, (s, e) in enumerate(zip(cd.slots, cd.body, strict=True)):
+            if isinstance(e, Alt):
+                choices = [x.choice if isinstance(x, Alt) else None for x in s.exprs]
+                e.flag = self.alt_flag(cd, e, choices, taken)
+                taken.add(e.flag)
+                cd.flags.append(e.flag)
+                alts[i] = e
+        for k, c in enumerate(cd.instances):
+            flags = {s.flag: s.members[k] is not None for s in cd.slots if s.flag}
+            for i, alt in alts.items():
+                x = cd.slots[i].exprs[k]
+                assert alt.flag is not None
+                flags[alt.flag] = isinstance(x, Alt) and x.choice == 1
+            for i, s in enumerate(cd.slots):
+                e = s.exprs[k]
+                for o in _opts(e) if e is not None else []:
+                    opt_flag = opts[(i, o.key)].flag
+                    assert opt_flag is not None
+                    flags[opt_flag] = o.expr is not None
+            cd.flag_args[c.path] = flags
 
-    def param_name(self, cd: ClassDef, column: list[Any], hint: tuple[str, ...], taken: set[str]) -> str:
-        """A block argument whose values match the column, else a name from where the literal sits."""
+    def alt_flag(self, cd: ClassDef, alt: Alt, choices: list[int | None], taken: set[str]) -> str:
+        """A boolean block argument that picks the second form, else `use_<its class>`."""
+        want = [None if c is None else c == 1 for c in choices]
+        scope = cd.instances[0].scope
+        for arg in scope.args if scope is not None else {}:
+            values = [c.scope.args.get(arg) if c.scope else None for c in cd.instances]
+            if (
+                all(isinstance(v, bool) for v in values)
+                and all(w is None or w == v for w, v in zip(want, values, strict=True))
+                and var_ok(arg)
+                and arg not in taken
+            ):
+                return arg
+        t = alt.templates[1]
+        what = t.func if isinstance(t, Ctor) else "other"
+        name = "use_" + re.sub(r"(?<!^)(?=[A-Z])", "_", what.split(".")[-1]).lower()
+        while name in taken or not var_ok(name):
+            name += "_"
+        return name
+
+    def opt_flag(self, cd: ClassDef, o: Opt, taken: set[str]) -> str:
+        """The flag that switches an optional Sequential element: `with_<its class>`."""
+        t = o.template
+        what = t.func if isinstance(t, Ctor) else "layer"
+        base = "with_" + re.sub(r"(?<!^)(?=[A-Z])", "_", what.split(".")[-1]).lower()
+        name = re.sub(r"\W", "_", base)
+        while name in taken or not var_ok(name):
+            name += "_"
+        return name
+
+    def param_name(
+        self, cd: ClassDef, column: list[Any], hint: tuple[str, ...], taken: set[str]
+    ) -> tuple[str, list[Any]]:
+        """A block argument whose values match the column, else a name from where the literal sits.
+
+        Returns the name and the values that fill the column where absent children leave it open.
+        """
         scopes = [c.scope for c in cd.instances]
         if all(s is not None for s in scopes) and scopes[0] is not None:
             for arg in scopes[0].args:
                 values = [s.args.get(arg) for s in scopes if s is not None]
                 if _columns_match(values, column) and var_ok(arg) and arg not in taken:
-                    return arg
-        if _columns_match([self.in_channels(c) for c in cd.instances], column) and "in_channels" not in taken:
-            return "in_channels"
+                    return arg, values
+        channels = [self.in_channels(c) for c in cd.instances]
+        if _columns_match(channels, column) and "in_channels" not in taken:
+            return "in_channels", channels
         for name in (hint[-1], "_".join(hint)):
             if name and name[0].isalpha() and var_ok(name) and name not in taken and not name.startswith("arg"):
-                return name
-        for name in ("_".join(hint), "arg"):
-            name = re.sub(r"\W", "_", name).strip("_") or "arg"
-            if not name[0].isalpha():
-                name = "arg_" + name
-            while not var_ok(name) or name in taken:
-                name += "_"
-            return name
-        return "arg"  # pragma: no cover
+                return name, column
+        name = re.sub(r"\W", "_", "_".join(hint)).strip("_") or "arg"
+        if not name[0].isalpha():
+            name = "arg_" + name
+        while not var_ok(name) or name in taken:
+            name += "_"
+        return name, column
 
     def in_channels(self, c: Container) -> int | None:
         shape = self.graph.nodes[c.inputs[0]].shape if c.inputs else ()
@@ -509,8 +739,24 @@ class Generator:
     def class_lines(self, cd: ClassDef, init: list[str] | None = None) -> list[str]:
         base = "nn.Sequential" if cd.sequential else "nn.Module"
         out = [f"class {cd.name}({base}):", f'    """{self.doc(cd)}"""', ""]
-        params = "".join(f", {p}" for p in cd.params) + "".join(f", {f}=False" for f in cd.flags)
-        out.append(f"    def __init__(self{params}):")
+        params = "".join(
+            f", {p}" if p not in cd.defaults else f", {p}={render_literal(cd.defaults[p])}" for p in cd.params
+        )
+        params += "".join(f", {f}=False" for f in cd.flags)
+        head = f"    def __init__(self{params}):"
+        if len(head) > 100:
+            names = ["self", *(p.strip() for p in params.split(",")[1:])]
+            rows = textwrap.wrap(", ".join(names) + ",", 100 - 8, break_long_words=False)
+            head = "    def __init__(\n" + "".join(f"        {r}\n" for r in rows) + "    ):"
+        out.append(head)
+        if cd.sequential and any(isinstance(e, Ctor) and e.optional is not None for e in cd.body):
+            layered: list[tuple[Any, str | None]] = [
+                (Ctor(e.func, e.args, e.kwargs, e.names, None, e.ref), e.optional.name)
+                if isinstance(e, Ctor) and e.optional is not None
+                else (e, None)
+                for e in cd.body
+            ]
+            return [*out, *_layer_lines(layered), "        super().__init__(*layers)"]
         if cd.sequential:
             items = [render(e, indent=12) for e in cd.body]
             flat = ", ".join(items)
@@ -526,6 +772,17 @@ class Generator:
         for s, e in zip(cd.slots, cd.body, strict=True):
             if isinstance(e, CallExpr):
                 continue
+            if isinstance(e, Alt):
+                assert e.flag is not None
+                first, second = (render(t, indent=12) for t in e.templates)
+                out.append(f"        if {e.flag}:")
+                out.append(f"            {_assign(s.name)} = {second}")
+                out.append("        else:")
+                out.append(f"            {_assign(s.name)} = {first}")
+                continue
+            if isinstance(e, Ctor) and any(isinstance(a, Opt) for a in e.args):
+                out += _layer_lines([(a.template, a.flag) if isinstance(a, Opt) else (a, None) for a in e.args])
+                e = Ctor(e.func, [Lit(_Raw("*layers"))], [], [""], e.optional, e.ref)
             text = render(e, indent=8)
             if s.name.isidentifier() and s.name == s.name.strip() and var_ok_attr(s.name):
                 out.append(f"        self.{s.name} = {text}")
@@ -563,11 +820,17 @@ class Generator:
             )
         is_root = cd.first is self.tree
         guard_all = False  # slots carry train_only relative to their container
+        reserved = {source_name(r) for r in self.refs} | {c.name for c in self.classes}
         if is_root:
             return forward_lines(
-                lines, len(cd.first.inputs), cd.outputs, lambda names: self.root_return(cd, names), guard_all
+                lines,
+                len(cd.first.inputs),
+                cd.outputs,
+                lambda names: self.root_return(cd, names),
+                guard_all,
+                reserved,
             )
-        return forward_lines(lines, len(cd.first.inputs), cd.outputs, None, guard_all)
+        return forward_lines(lines, len(cd.first.inputs), cd.outputs, None, guard_all, reserved)
 
     def root_return(self, cd: ClassDef, names: dict[Any, str]) -> list[str]:
         """A plain tensor for the implicit output (a dict in training when aux outputs exist), else a dict."""
@@ -639,8 +902,11 @@ def _columns_match(a: list[Any], b: list[Any]) -> bool:
 def _flag_name(s: Slot, taken: set[str]) -> str:
     member = s.members[_first(s.members)]
     base = s.name if not s.name.isdigit() else f"use_{member.node.kind}" if isinstance(member, Leaf) else "use_block"
-    if isinstance(s.exprs[_first(s.exprs)], CallExpr) and not s.name.isdigit():
+    first = s.exprs[_first(s.exprs)]
+    if isinstance(first, CallExpr) and not s.name.isdigit():
         base = f"use_{s.name}"
+    elif isinstance(first, CallExpr) and first.func == "+":
+        base = "use_residual"  # an optional sum: a residual connection that only some instances have
     base = re.sub(r"\W", "_", base)
     name = base if var_ok(base) else f"use_{base}"
     while name in taken or not var_ok(name):
@@ -648,8 +914,57 @@ def _flag_name(s: Slot, taken: set[str]) -> str:
     return name
 
 
+def _assign(name: str) -> str:
+    return f"self.{name}" if var_ok_attr(name) else f'self._modules["{name}"]'
+
+
+class _Raw(str):
+    """Source text written as is (only for the generated `*layers`)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _layer_lines(items: list[tuple[Any, str | None]]) -> list[str]:
+    """`layers = [...]` with optional elements appended under their flags (torchvision's MBConv style)."""
+    out = ["        layers = []"]
+    for e, flag in items:
+        text = render(e, indent=12 if flag else 8)
+        if flag:
+            out += [f"        if {flag}:", f"            layers.append({text})"]
+        else:
+            out.append(f"        layers.append({text})")
+    return out
+
+
+def _literal_vector(body: list[Any]) -> list[Any]:
+    found: list[tuple[tuple[str, ...], Any]] = []
+    for e in body:
+        _lits(e, (), found)
+    return [v for _, v in found]
+
+
+def _skeletons(body: list[Any], gen: Generator) -> list[str]:
+    return [gen.skeleton(e) for e in body]
+
+
+def _probe(value: Any) -> Any:
+    """Another legal-looking value of a parameter's type, to see which literals follow it."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 7 if value > 0 else None
+    if isinstance(value, float):
+        return value + 0.0625 if value + 0.0625 <= 1 else value / 2
+    return None
+
+
 def _drop_defaults(e: Any) -> Any:
     """Leave out keyword arguments whose literal value is the callable's default (`stride=1`)."""
+    if isinstance(e, Alt):
+        return Alt(e.choice, None, [_drop_defaults(t) for t in e.templates], e.flag)
+    if isinstance(e, Opt):
+        return Opt(e.key, None, _drop_defaults(e.template), e.flag)
     if isinstance(e, Named):
         return Named([(n, _drop_defaults(x)) for n, x in e.items])
     if isinstance(e, Ctor):
@@ -669,8 +984,33 @@ def _placeholder(v: Any, where: str) -> Any:
     return Lit(literal(v, where))
 
 
+def _opts(e: Any) -> list[Opt]:
+    if isinstance(e, Opt):
+        return [e]
+    if isinstance(e, Ctor):
+        return [o for a in e.args for o in _opts(a)]
+    return []
+
+
 def _lits(e: Any, where: tuple[str, ...], out: list[tuple[tuple[str, ...], Any]]) -> None:
     """Collect (where it sits: child names then argument name, value) of every literal in render order."""
+    if isinstance(e, Alt):
+        for i, t in enumerate(e.templates):
+            if i == e.choice:
+                _lits(e.expr, where, out)
+            else:
+                skipped: list[tuple[tuple[str, ...], Any]] = []
+                _lits(t, where, skipped)
+                out += [(w, DC) for w, _ in skipped]
+        return
+    if isinstance(e, Opt):
+        if e.expr is not None:
+            _lits(e.expr, where, out)
+        else:
+            found: list[tuple[tuple[str, ...], Any]] = []
+            _lits(e.template, where, found)
+            out += [(w, DC) for w, _ in found]
+        return
     if isinstance(e, Lit):
         out.append((where, e.value))
     elif isinstance(e, Named):
@@ -687,6 +1027,14 @@ def _lits(e: Any, where: tuple[str, ...], out: list[tuple[tuple[str, ...], Any]]
 
 def _substitute(e: Any, pos_name: dict[int, str], counter: Any) -> Any:
     """The expression with the literals at parameter positions replaced by Refs (same order as _lits)."""
+    if isinstance(e, Alt):
+        return Alt(
+            -1,
+            None,
+            [_substitute(e.expr if i == e.choice else t, pos_name, counter) for i, t in enumerate(e.templates)],
+        )
+    if isinstance(e, Opt):
+        return Opt(e.key, None, _substitute(e.expr if e.expr is not None else e.template, pos_name, counter))
     if isinstance(e, Lit):
         p = next(counter)
         return Ref(pos_name[p]) if p in pos_name else e

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from netspec.graph import Graph, Scope
-from netspec.ops import Shape
+from netspec.ops import Family, Shape
 
 MAX_DEFAULT_BOXES = 60
 _TAIL_NUMBER = re.compile(r"^(.*?)(\d+)$")
@@ -281,14 +281,14 @@ class _Builder:
         layers = []
         for m in b.members:
             n = self.g.nodes[m]
-            params = n.op.kind if n.op.family == "regularize" else repr(n.op)
+            params = n.op.kind if n.op.family is Family.REGULARIZE else repr(n.op)
             layers.append((m[len(prefix) :], params))
         return (b.scope.name, tuple(layers), b.shape)
 
 
 def _is_glue(item: Box | Cluster, g: Graph) -> TypeGuard[Box]:
     """A merge op's box (a dense block's concat) may sit between the blocks of a run."""
-    return isinstance(item, Box) and item.kind == "op" and g.nodes[item.members[0]].op.family == "merge"
+    return isinstance(item, Box) and item.kind == "op" and g.nodes[item.members[0]].op.family is Family.MERGE
 
 
 def _run_name(first: str, last: str) -> str:
@@ -307,20 +307,21 @@ def drawn_inputs(g: Graph) -> dict[str, tuple[str, ...]]:
 
     concat(x, o1, ..., ok) equals concat(concat(x, o1, ..., oj), o(j+1), ..., ok), so
     DenseNet's all-to-all wiring (O(n^2) edges, too many for dot to lay out) draws
-    as a ladder of concats, each reading the one before and one new output.
+    as a ladder of concats, each reading the one before and one new output. The same
+    holds for every op that declares itself `associative` (add and mul too).
     """
-    seen: dict[tuple[str, ...], str] = {}
+    seen: dict[tuple[str, tuple[str, ...]], str] = {}
     out: dict[str, tuple[str, ...]] = {}
     for n in g.nodes.values():
         ins = n.inputs
-        if n.op.kind == "concat" and len(ins) > 2:
+        if n.op.associative and len(ins) > 2:
             for cut in range(len(ins) - 1, 1, -1):
-                prev = seen.get(ins[:cut])
+                prev = seen.get((n.op.kind, ins[:cut]))
                 if prev is not None:
                     ins = (prev, *ins[cut:])
                     break
-        if n.op.kind == "concat":
-            seen.setdefault(n.inputs, n.id)
+        if n.op.associative:
+            seen.setdefault((n.op.kind, n.inputs), n.id)
         out[n.id] = ins
     return out
 

@@ -89,13 +89,20 @@ def forward_lines(
     outputs: list[Value],
     root_return: Callable[[dict[Value, str]], list[str]] | None = None,
     guard_all: bool = False,
+    reserved: set[str] | None = None,
 ) -> list[str]:
-    """The forward method of a class: parameters for its inputs, its outputs returned."""
-    return _Forward(lines, n_inputs, outputs, guard_all).lines(root_return)
+    """The forward method of a class: parameters for its inputs, its outputs returned.
+
+    `reserved` holds module-level names the body calls (support functions, classes),
+    which no local variable may shadow.
+    """
+    return _Forward(lines, n_inputs, outputs, guard_all, reserved or set()).lines(root_return)
 
 
 class _Forward:
-    def __init__(self, lines: list[Line], n_inputs: int, outputs: list[Value], guard_all: bool) -> None:
+    def __init__(
+        self, lines: list[Line], n_inputs: int, outputs: list[Value], guard_all: bool, reserved: set[str]
+    ) -> None:
         self.body_lines, self.n_inputs, self.outputs, self.guard_all = lines, n_inputs, outputs, guard_all
         self.uses: dict[Value, set[int]] = {}
         for i, ln in enumerate(lines):
@@ -105,7 +112,7 @@ class _Forward:
             self.uses.setdefault(v, set()).add(len(lines))
         self.names: dict[Value, str] = {}
         self.holds: dict[str, Value] = {}
-        self.taken: set[str] = set()
+        self.taken: set[str] = set(reserved)
 
     def fresh(self, label: str) -> str:
         base = label if var_ok(label) else f"x{label}" if label[:1].isdigit() else f"{label}_"

@@ -6,7 +6,8 @@ allocation per layer. Every fact used here is declared by the ops themselves
 edge, that overwriting is safe: the overwritten tensor
 
 - is read by nothing else: exactly one edge leaves it, and it is no network output;
-- is a fresh tensor, not the network input, nor a view of another (`returns_view`);
+- is not the network input, and if it may be a view of another tensor (`returns_view`:
+  flatten, eval-mode dropout), that tensor passes the same test;
 - is not needed by its producer's backward (`saves_output`);
 - already has the output's shape and training-only status (no broadcasting into it).
 """

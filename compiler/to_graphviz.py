@@ -49,7 +49,7 @@ import graphviz  # type: ignore[import-untyped]
 
 from netspec.errors import SpecError
 from netspec.graph import Graph
-from netspec.ops import Shape
+from netspec.ops import Family, Shape
 
 from .diagram_view import Box, Cluster, Edge, View, build_view, default_depth
 from .u_layout import ULayout, find_u
@@ -64,17 +64,21 @@ INSTALL_HINT = (
     "then: dot -T{fmt} {dot} -o {image}"
 )
 
-FAMILY_COLORS = {
-    "conv": "#a6cee3",
-    "linear": "#b2df8a",
-    "norm": "#fdbf6f",
-    "activation": "#fb9a99",
-    "pool": "#cab2d6",
-    "merge": "#ffffb3",
-    "resize": "#8dd3c7",
-    "shape": "#e5e5e5",
-    "regularize": "#fccde5",
-    "other": "#ffffff",
+# One fill per op family, keyed by every Family member (a test checks), in legend order. Family is a
+# StrEnum, so the page builder (to_html) may mix these keys with plain strings ("block", "io").
+FAMILY_COLORS: dict[str, str] = {
+    Family.CONV: "#a6cee3",
+    Family.LINEAR: "#b2df8a",
+    Family.NORM: "#fdbf6f",
+    Family.ACTIVATION: "#fb9a99",
+    Family.POOL: "#cab2d6",
+    Family.MERGE: "#ffffb3",
+    Family.RESIZE: "#8dd3c7",
+    Family.SHAPE: "#e5e5e5",
+    Family.REGULARIZE: "#fccde5",
+    Family.ATTENTION: "#ffd92f",
+    Family.REGION: "#bc80bd",
+    Family.OTHER: "#ffffff",
 }
 BLOCK_COLOR = "#dbe4f3"
 IO_COLOR = "#f2f2f2"
@@ -176,10 +180,11 @@ def title_label(view: View, highlight: Highlight | None = None) -> str:
 
 
 # ---------------------------------------------------------------- graphviz
-def _family(view: View, box: Box) -> str:
+def _family(view: View, box: Box) -> Family | None:
+    """An op box's family; None for block, input and output boxes."""
     if box.kind == "op":
         return view.graph.nodes[box.members[0]].op.family
-    return box.kind
+    return None
 
 
 def _node_attrs(view: View, box: Box) -> dict[str, str]:
@@ -192,7 +197,7 @@ def _node_attrs(view: View, box: Box) -> dict[str, str]:
         if box.kind == "run":
             attrs["peripheries"] = "2"  # a stack of equal blocks
     else:
-        attrs["fillcolor"] = FAMILY_COLORS.get(fam, FAMILY_COLORS["other"])
+        attrs["fillcolor"] = FAMILY_COLORS[fam if fam is not None else Family.OTHER]
     if box.train_only:
         attrs["style"] += ",dashed"
     return attrs
@@ -238,7 +243,7 @@ def _legend_cells(view: View) -> str:
     families = {_family(view, b) for b in view.boxes.values()}
     cell = '<TD BGCOLOR="{}"><FONT POINT-SIZE="9">{}</FONT></TD>'
     cells = [cell.format(FAMILY_COLORS[f], f) for f in FAMILY_COLORS if f in families]
-    if families & {"block", "run"}:
+    if any(b.kind in ("block", "run") for b in view.boxes.values()):
         cells.append(cell.format(BLOCK_COLOR, "block, x N repeated"))
     if any(e.skip for e in view.edges):
         cells.append(f'<TD BORDER="0"><FONT POINT-SIZE="9" COLOR="{SKIP_COLOR}">&#8594; skip</FONT></TD>')

@@ -101,7 +101,7 @@ def _imports(src: Source, support: str) -> str:
         std.append("import math")
     if src.uses_ordered_dict:
         std.append("from collections import OrderedDict")
-    third = ["import torch"]
+    third = ["import torch"] if re.search(r"(?<![\w.])torch\.", text) else []
     if re.search(r"\bF\.", text):
         third.append("import torch.nn.functional as F")
     third += [f"import {h}" for h in sorted(src.modules) if h not in ("nn", "F", "torch", "math")]

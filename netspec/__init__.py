@@ -3,6 +3,10 @@
 import netspec
 g = netspec.load("resnet50")            # checked graph (no torch needed)
 model = netspec.compile("resnet50")     # torch.nn.Module
+netspec.register_op(MyOp)               # a user-defined op (see docs/ops.md)
+
+The package imports its stages on first use, so a tool that needs only the
+parser (`netspec.parse`) does not pay for the op registry and pydantic.
 """
 
 from __future__ import annotations
@@ -10,19 +14,37 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
-from .graph import Graph, Node
-from .library import load, load_text
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["Graph", "Node", "SpecError", "compile", "load", "load_text", "render"]
+    from .graph import Graph, Node
+    from .library import load, load_text
+    from .plugins import register_op
+
+__all__ = ["Graph", "Node", "SpecError", "compile", "load", "load_text", "register_op", "render"]
 __version__ = "0.1.0"
+
+_LAZY = {"Graph": "graph", "Node": "graph", "load": "library", "load_text": "library", "register_op": "plugins"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import `Graph`, `Node`, `load`, `load_text` and `register_op` from their modules when first asked for."""
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def compile(spec: str | Graph, **params: Any) -> nn.Module:
     """Compile a spec (or a checked Graph) into a torch.nn.Module."""
     from netspec.compiler.to_torch import compile_graph
+
+    from .graph import Graph
+    from .library import load
 
     graph = spec if isinstance(spec, Graph) else load(spec, **params)
     return compile_graph(graph)

@@ -119,22 +119,18 @@ def _default_text(p: Param) -> str | None:
 
 
 def cmd_ops(args: argparse.Namespace) -> int:
-    from .docgen import type_text
+    from .docgen import op_text
     from .ops import OPS
+    from .plugins import load_installed
 
+    load_installed()  # list the installed plugins' ops too
     kinds = [args.name] if args.name else sorted(OPS)
     for kind in kinds:
         if kind not in OPS:
             from .errors import did_you_mean
 
             raise SpecError(f"unknown op '{kind}'", None, hint=did_you_mean(kind, OPS))
-        cls = OPS[kind]
-        print(f"{kind}: {cls.doc}")
-        for name, f in cls.model_fields.items():
-            alias = f" ({f.alias})" if f.alias else ""
-            default = "required" if f.is_required() else f"default {f.default!r}"
-            pos = " [positional]" if name in cls.positional else ""
-            print(f"    {name}{alias}: {type_text(f.annotation).replace(chr(92), '')}, {default}{pos}")
+        print(op_text(OPS[kind]))
     return 0
 
 
@@ -223,6 +219,17 @@ def _spec_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="a library name (resnet50), a file (my.net) or file.net:network")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a network parameter")
     p.add_argument("--input", metavar="CxHxW", help="override the input shape, e.g. 3x512x512")
+    _plugin_arg(p)
+
+
+def _plugin_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a Python module that registers ops (repeatable; see docs/ops.md)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,6 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ops", help="show ops with their parameters")
     p.add_argument("name", nargs="?")
+    _plugin_arg(p)
     p.set_defaults(fn=cmd_ops)
 
     p = sub.add_parser("check", help="check a spec and print a one-line verdict")
@@ -283,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-a", metavar="CxHxW", help="the input shape of A")
     p.add_argument("--input-b", metavar="CxHxW", help="the input shape of B")
     p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
+    _plugin_arg(p)
     p.set_defaults(fn=cmd_diff)
 
     p = sub.add_parser("view", help="serve the interactive diagram on localhost, redrawn when the spec is saved")
@@ -295,10 +304,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _load_plugins(modules: list[str]) -> None:
+    """Import the `--plugin` modules, in order; their `@register`s add their ops."""
+    if modules:
+        from .plugins import load_module
+
+        for module in modules:
+            load_module(module)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     fn: Callable[[argparse.Namespace], int] = args.fn
+    try:
+        _load_plugins(args.plugin if "plugin" in args else [])
+    except SpecError as err:
+        print(err.render(), file=sys.stderr)
+        return 2 if fn is cmd_diff else 1  # for diff, 1 means "different"
     try:
         return fn(args)
     except SpecError as err:

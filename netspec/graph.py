@@ -79,6 +79,11 @@ class Graph:
     implicit_output: bool = False  # True when the network declares no `output`
     inits: list[InitRule] = field(default_factory=list)
     warnings: list[Any] = field(default_factory=list)
+    # Set by the loader: the network's free parameters (those `--set` may change), and a way
+    # to check the same network again with some of them changed (code generation uses it to
+    # find which literals follow a parameter, so it can become a constructor argument).
+    free_params: tuple[str, ...] = ()
+    rebuild: Callable[[dict[str, Any]], Graph] | None = None
     _nx: nx.DiGraph[str] | None = None
     _cache: dict[str, tuple[int, Any]] = field(default_factory=dict, repr=False, compare=False)
 

@@ -196,6 +196,7 @@ def build(
             hint=did_you_mean(name, loaded.networks) or f"networks: {', '.join(own)}",
         )
     entry, owner = loaded.networks[name]
+    free = tuple(p.name for p in network_params(entry, owner))
     given = dict(params)
     seen: list[str] = []
     while isinstance(entry, A.NetworkAlias):
@@ -222,6 +223,8 @@ def build(
     evaluator = Evaluator(owner.blocks, limits)
     graph = evaluator.run(name, entry.span.file, entry.body, env, args, input_shape, entry.span)
     graph.warnings = lint(graph)
+    graph.free_params = free
+    graph.rebuild = lambda changed: build(loaded, name, {**params, **changed}, input_shape, limits)
     return graph
 
 

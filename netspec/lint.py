@@ -19,15 +19,13 @@ from dataclasses import dataclass, field
 
 from .ast import Span
 from .errors import SOURCES, render_diagnostic
-from .graph import Graph
-from .ops.base import pair
-from .ops.conv import Conv, ConvTranspose
+from .graph import Graph, Node
+from .ops.base import Family, pair
+from .ops.conv import ConvTranspose
 
 CODES = ("checkerboard", "conv-bias-bn", "plain-chain")
 PLAIN_CHAIN_LIMIT = 20
 
-_CONVS = (Conv, ConvTranspose)  # deform_conv is a Conv
-_SIZE_ONLY = ("upsample", "crop")  # their second input gives only a size, no data
 _IGNORE = re.compile(r"#\s*netspec:\s*ignore(?:\[([^\]]*)\])?")
 
 
@@ -87,22 +85,28 @@ def _checkerboard(graph: Graph) -> list[LintWarning]:
 
 
 def _conv_bias_bn(graph: Graph) -> list[LintWarning]:
-    """A conv bias that feeds only batch norms is removed again by their mean subtraction."""
+    """A conv bias that feeds only batch norms is removed again by their mean subtraction.
+
+    Convs are the ops of family CONV with `bias=true`; the norms are those that declare
+    `absorbs_bias` (bn).
+    """
     consumers = graph.consumers()
     outputs = set(graph.outputs.values())
     out = []
     for n in graph.layers():
-        if not isinstance(n.op, _CONVS) or not n.op.bias:
+        if not _is_conv(n) or getattr(n.op, "bias", False) is not True:
             continue
         users = consumers[n.id]
-        if users and n.id not in outputs and all(graph.nodes[u].kind == "bn" for u in users):
+        if users and n.id not in outputs and all(graph.nodes[u].op.absorbs_bias for u in users):
+            norms = " and ".join(sorted({graph.nodes[u].kind for u in users}))
             out.append(
                 LintWarning(
                     "conv-bias-bn",
-                    f"{n.kind} has a bias but batch norm follows",
+                    f"{n.kind} has a bias but {norms} follows",
                     n.span,
                     n.id,
-                    hint="batch norm subtracts the mean, bias included; write bias=false (bn's own shift replaces it)",
+                    hint=f"{norms} subtracts the per-channel mean, bias included; "
+                    "write bias=false (the norm's own shift replaces it)",
                 )
             )
     return out
@@ -120,12 +124,12 @@ def _plain_chain(graph: Graph) -> list[LintWarning]:
     depth: dict[str, int] = {}
     start: dict[str, str] = {}  # the first conv of the chain reaching each node
     for n in graph.nodes.values():
-        data = n.inputs[:1] if n.kind in _SIZE_ONLY else n.inputs
+        data = [x for i, x in enumerate(n.inputs) if i not in n.op.size_only_inputs]
         if len(data) != 1:
             depth[n.id] = 0
             continue
         src = data[0]
-        is_conv = isinstance(n.op, _CONVS)
+        is_conv = _is_conv(n)
         depth[n.id] = depth[src] + is_conv
         start[n.id] = start[src] if depth[src] else n.id
         if is_conv and depth[n.id] == PLAIN_CHAIN_LIMIT + 1:
@@ -145,6 +149,11 @@ def _plain_chain(graph: Graph) -> list[LintWarning]:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _is_conv(n: Node) -> bool:
+    """A convolution of any kind (conv, conv_transpose, deform_conv, a plugin's): family CONV."""
+    return n.op.family is Family.CONV
 
 
 def _dedupe(found: list[LintWarning]) -> list[LintWarning]:

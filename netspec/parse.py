@@ -1,47 +1,335 @@
 """Text -> AST. Every AST node carries the span it came from.
 
-The grammar lives in grammar.lark (LALR). Newlines end statements except inside
-`( )` and `[ ]` and after a trailing `->`, so long lists and chains can wrap. lark's
-errors are turned into plain words ("missing '}'") before anyone sees them.
+The grammar lives in grammar.lark (LALR). lark builds the AST during the parse:
+each rule's callback in `_Builder` receives its children (AST nodes, or the
+tokens the grammar keeps) and returns a node, so no parse tree is built or
+walked. Newlines end statements except inside `( )` and `[ ]` and after a
+trailing `->`, so long lists and chains can wrap. lark's errors are turned into
+plain words ("missing '}'") before anyone sees them.
+
+    >>> parse("network n() { input 3x8x8; relu }").networks[0].body[1].chain.terms[0].span
+    Span(file='<string>', line=1, col=28, end_line=1, end_col=32)
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
+import stat
+import threading
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 
 from . import ast as A
+from . import lex
 from .errors import SOURCES, SpecError
+from .lex import Newlines, SharedScannerLexer, TooDeep
 
 MAX_FILE_BYTES = 4 << 20
-MAX_NESTING = 64
 
 
-class _Newlines:
-    """Drop newlines inside ( ) and [ ], and after a trailing `->`."""
+class _Body:
+    """A `{ ... }` body on its way into its parent node: the statements and the braces' span."""
 
-    always_accept = ("_NL",)
+    __slots__ = ("stmts", "span")
 
-    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        stack: list[str] = []
-        prev = ""
-        for tok in stream:
-            if tok.type == "_NL":
-                if (stack and stack[-1] in "([") or prev == "->":
-                    continue
-            elif tok.type != "STRING":
-                if tok.value in ("(", "[", "{"):
-                    stack.append(tok.value)
-                elif tok.value in (")", "]", "}") and stack:
-                    stack.pop()
-            prev = tok.value if tok.type != "STRING" else ""
-            yield tok
+    def __init__(self, stmts: tuple[A.Stmt, ...], span: A.Span) -> None:
+        self.stmts = stmts
+        self.span = span
+
+
+def _unquote(s: str) -> str:
+    return s[1:-1]
+
+
+def _tspan(file: str, tok: Token) -> A.Span:
+    return A.Span(file, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
+
+
+class _Builder(Transformer[Token, Any]):
+    """lark's inline transformer: one method per rule (or alias), AST nodes out.
+
+    A node's span runs from the start of its first child to the end of its last,
+    counting the keywords and brackets the grammar keeps for that purpose. A few
+    rules hand back a child node itself (`(x)`, `+x`): the child keeps its own span,
+    but the parent must cover the brackets, so `outer` records the wider extent by
+    object id for the length of one parse.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.file = "<string>"
+        self.outer: dict[int, tuple[int, int, int, int]] = {}
+
+    # ------------------------------------------------------------ spans
+    # lark types a token's position as optional; its lexer always sets it.
+    def _start(self, x: Any) -> tuple[int, int]:
+        if isinstance(x, Token):
+            return x.line or 1, x.column or 1
+        o = self.outer.get(id(x))
+        if o is not None:
+            return o[0], o[1]
+        return x.span.line, x.span.col
+
+    def _end(self, x: Any) -> tuple[int, int]:
+        if isinstance(x, Token):
+            return x.end_line or 1, x.end_column or 1
+        o = self.outer.get(id(x))
+        if o is not None:
+            return o[2], o[3]
+        return x.span.end_line, x.span.end_col
+
+    def _span(self, first: Any, last: Any) -> A.Span:
+        return A.Span(self.file, *self._start(first), *self._end(last))
+
+    def _tok(self, tok: Token) -> A.Span:
+        return A.Span(self.file, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
+
+    # ------------------------------------------------------------ file level
+    def start(self, ch: list[Any]) -> list[Any]:
+        return ch
+
+    def import_stmt(self, ch: list[Token]) -> A.Import:
+        kw, tok = ch
+        is_path = tok.type == "STRING"
+        return A.Import(_unquote(tok) if is_path else str(tok), is_path, self._span(kw, tok))
+
+    def params(self, ch: list[Any]) -> tuple[A.Param, ...]:
+        return tuple(c for c in ch if c is not None)
+
+    def param(self, ch: list[Any]) -> A.Param:
+        name, typ, default = ch
+        last = default if default is not None else typ if typ is not None else name
+        return A.Param(str(name), str(typ) if typ else None, default, self._span(name, last))
+
+    def block_def(self, ch: list[Any]) -> A.BlockDef:
+        kw, name, params, body = ch
+        return A.BlockDef(str(name), params or (), body.stmts, self._span(kw, body))
+
+    def network_def(self, ch: list[Any]) -> A.NetworkDef:
+        kw, name, params, body = ch
+        return A.NetworkDef(str(name), params or (), body.stmts, self._span(kw, body))
+
+    def network_alias(self, ch: list[Any]) -> A.NetworkAlias:
+        kw, name, target, args, close = ch
+        pos, kw_args = args or ((), ())
+        return A.NetworkAlias(str(name), str(target), pos, kw_args, self._span(kw, close))
+
+    def body(self, ch: list[Any]) -> _Body:
+        return _Body(tuple(c for c in ch[1:-1] if c is not None), self._span(ch[0], ch[-1]))
+
+    # ------------------------------------------------------------ statements
+    def label(self, ch: list[Token]) -> A.Expr:
+        tok = ch[0]
+        span = self._tok(tok)
+        if tok.type == "STRING" and "{" not in tok:
+            return A.Const(span, _unquote(tok))
+        if tok.type == "STRING":
+            return _template(_unquote(tok), span)
+        if tok.type == "NAME_TEMPLATE":
+            return _template(str(tok), span)
+        return A.Const(span, str(tok))
+
+    def layer_stmt(self, ch: list[Any]) -> A.LayerStmt:
+        label, chain, cond = ch
+        span = self._span(chain if label is None else label, chain if cond is None else cond)
+        return A.LayerStmt(span, label, chain, cond)
+
+    def let_stmt(self, ch: list[Any]) -> A.Let:
+        kw, name, value = ch
+        return A.Let(self._span(kw, value), str(name), value)
+
+    def targets(self, ch: list[Token]) -> tuple[str, ...]:
+        return tuple(str(t) for t in ch)
+
+    def for_stmt(self, ch: list[Any]) -> A.For:
+        kw, targets, source, body = ch
+        return A.For(self._span(kw, body), targets, source, body.stmts)
+
+    def repeat_stmt(self, ch: list[Any]) -> A.Repeat:
+        kw, count, body = ch
+        return A.Repeat(self._span(kw, body), count, body.stmts)
+
+    def if_stmt(self, ch: list[Any]) -> A.If:
+        kw, cond, then, other = ch
+        span = self._span(kw, then if other is None else other)
+        if isinstance(other, A.If):
+            return A.If(span, cond, then.stmts, (other,))
+        return A.If(span, cond, then.stmts, other.stmts if other is not None else ())
+
+    def input_stmt(self, ch: list[Any]) -> A.Input:
+        kw, *rest = ch
+        if isinstance(rest[0], Token):  # DIMS: 3x224x224
+            span = self._tok(rest[0])
+            dims = tuple(A.Const(span, int(d)) for d in str(rest[0]).split("x"))
+        else:
+            dims = tuple(c for c in rest if c is not None)
+        return A.Input(self._span(kw, next(c for c in reversed(rest) if c is not None)), dims)
+
+    def output_stmt(self, ch: list[Any]) -> A.Output:
+        kw, train, layer = ch
+        return A.Output(self._span(kw, layer), train is not None, layer)
+
+    def init_stmt(self, ch: list[Any]) -> A.Init:
+        kw, kind, *kwargs = ch
+        return A.Init(self._span(kw, kwargs[-1]), str(kind), tuple(kwargs), self._tok(kind))
+
+    # ------------------------------------------------------------ layers
+    def chain(self, ch: list[A.Term]) -> A.Chain:
+        return A.Chain(self._span(ch[0], ch[-1]), tuple(ch))
+
+    def arg(self, ch: list[Any]) -> Any:
+        return ch[0]
+
+    def kwarg(self, ch: list[Any]) -> A.Kwarg:
+        name, value = ch
+        return A.Kwarg(str(name), value, self._span(name, value))
+
+    kwarg_t = kwarg
+
+    def args(self, ch: list[Any]) -> tuple[tuple[A.Expr, ...], tuple[A.Kwarg, ...]]:
+        return _split_args(c for c in ch if c is not None)
+
+    def op_call(self, ch: list[Any]) -> A.OpCall:
+        name, *rest = ch
+        pos, kw = _split_args(rest)
+        return A.OpCall(self._span(name, ch[-1]), str(name), pos, kw, self._tok(name))
+
+    def block_call(self, ch: list[Any]) -> A.OpCall:
+        name, args, _close, *rest = ch
+        pos, kw = args or ((), ())
+        pos2, kw2 = _split_args(rest)
+        return A.OpCall(self._span(name, ch[-1]), str(name), pos + pos2, kw + kw2, self._tok(name))
+
+    def ref_term(self, ch: list[Token]) -> A.RefTerm:
+        return A.RefTerm(self._tok(ch[0]), str(ch[0])[1:])
+
+    def seq(self, ch: list[Any]) -> A.Seq:
+        if len(ch) == 1:  # { ... }
+            return A.Seq(ch[0].span, ch[0].stmts)
+        return A.Seq(self._span(ch[0], ch[-1]), tuple(c for c in ch[1:-1] if c is not None))
+
+    def parallel(self, ch: list[Any]) -> A.Parallel:
+        name, body = ch
+        return A.Parallel(self._span(name, body), str(name), body.stmts, self._tok(name))
+
+    def residual(self, ch: list[Any]) -> A.Residual:
+        kw, *opts, body = ch
+        given: dict[str, Any] = {}
+        for key, value in filter(None, opts):
+            given.setdefault(key, value)
+        return A.Residual(self._span(kw, body), body.stmts, given.get("shortcut"), given.get("when"))
+
+    def res_shortcut(self, ch: list[Any]) -> tuple[str, Any]:
+        return ("shortcut", ch[0])
+
+    def res_when(self, ch: list[Any]) -> tuple[str, Any]:
+        return ("when", ch[0])
+
+    def dense(self, ch: list[Any]) -> A.Dense:
+        kw, body = ch
+        return A.Dense(self._span(kw, body), body.stmts)
+
+    # ------------------------------------------------------------ expressions
+    def ternary(self, ch: list[Any]) -> A.Ternary:
+        return A.Ternary(self._span(ch[0], ch[2]), ch[0], ch[1], ch[2])
+
+    def or_(self, ch: list[Any]) -> A.BoolOp:
+        return A.BoolOp(self._span(ch[0], ch[-1]), "or", tuple(ch))
+
+    def and_(self, ch: list[Any]) -> A.BoolOp:
+        return A.BoolOp(self._span(ch[0], ch[-1]), "and", tuple(ch))
+
+    def not_(self, ch: list[Any]) -> A.Not:
+        return A.Not(self._span(ch[0], ch[1]), ch[1])
+
+    def compare(self, ch: list[Any]) -> A.Compare:
+        rest = tuple((str(ch[i]), ch[i + 1]) for i in range(1, len(ch), 2))
+        return A.Compare(self._span(ch[0], ch[-1]), ch[0], rest)
+
+    def binop(self, ch: list[Any]) -> A.Expr:
+        # Each BinOp spans its operands' own spans; the chain as a whole also
+        # covers brackets around its first and last operand.
+        left = ch[0]
+        for i in range(1, len(ch), 2):
+            right = ch[i + 1]
+            span = A.Span(self.file, left.span.line, left.span.col, right.span.end_line, right.span.end_col)
+            left = A.BinOp(span, str(ch[i]), left, right)
+        return self._widen(left, ch[0], ch[-1])
+
+    def neg(self, ch: list[Any]) -> A.Expr:
+        sign, value = ch
+        if sign == "-":
+            return A.Neg(self._span(sign, value), value)
+        return self._widen(value, sign, value)
+
+    def paren(self, ch: list[Any]) -> A.Expr:
+        return self._widen(ch[1], ch[0], ch[2])
+
+    def _widen(self, node: A.Expr, first: Any, last: Any) -> A.Expr:
+        """Record that `node` stands for the text from `first` to `last` (brackets, a sign)."""
+        extent = (*self._start(first), *self._end(last))
+        s = node.span
+        if extent != (s.line, s.col, s.end_line, s.end_col):
+            self.outer[id(node)] = extent
+        return node
+
+    def pow_(self, ch: list[Any]) -> A.BinOp:
+        return A.BinOp(self._span(ch[0], ch[-1]), "**", ch[0], ch[-1])
+
+    def index(self, ch: list[Any]) -> A.Index:
+        return A.Index(self._span(ch[0], ch[2]), ch[0], ch[1])
+
+    def attr(self, ch: list[Any]) -> A.Attr:
+        return A.Attr(self._span(ch[0], ch[1]), ch[0], str(ch[1]))
+
+    def int_(self, ch: list[Token]) -> A.Const:
+        span = self._tok(ch[0])
+        return A.Const(span, _number(ch[0], int, span))
+
+    def float_(self, ch: list[Token]) -> A.Const:
+        span = self._tok(ch[0])
+        return A.Const(span, _number(ch[0], float, span))
+
+    def string(self, ch: list[Token]) -> A.Const:
+        return A.Const(self._tok(ch[0]), _unquote(ch[0]))
+
+    def name(self, ch: list[Token]) -> A.Expr:
+        word = str(ch[0])
+        if word in _CONSTS:
+            return A.Const(self._tok(ch[0]), _CONSTS[word])
+        return A.Name(self._tok(ch[0]), word)
+
+    def ref_expr(self, ch: list[Token]) -> A.Ref:
+        return A.Ref(self._tok(ch[0]), str(ch[0])[1:])
+
+    def in_(self, ch: list[Token]) -> A.InShape:
+        return A.InShape(self._tok(ch[0]))
+
+    def func_call(self, ch: list[Any]) -> A.Call:
+        name, args, close = ch
+        pos, kw = args or ((), ())
+        return A.Call(self._span(name, close), str(name), pos, kw)
+
+    def list_(self, ch: list[Any]) -> A.ListExpr:
+        return A.ListExpr(self._span(ch[0], ch[-1]), tuple(c for c in ch[1:-1] if c is not None))
+
+    def tuple_(self, ch: list[Any]) -> A.ListExpr:
+        return A.ListExpr(self._span(ch[0], ch[-1]), tuple(c for c in ch[1:-1] if c is not None), True)
+
+    def listcomp(self, ch: list[Any]) -> A.ListComp:
+        _open, item, targets, source, cond, close = ch
+        return A.ListComp(self._span(_open, close), item, targets, source, cond)
+
+
+_CONSTS = {"true": True, "false": False, "none": None}
+
+_BUILDER = _Builder()
+_LOCK = threading.RLock()  # _BUILDER holds the file being parsed; templates parse re-entrantly
 
 
 @lru_cache(maxsize=1)
@@ -51,260 +339,68 @@ def _parser() -> Lark:
         grammar,
         parser="lalr",
         lexer="contextual",
-        postlex=_Newlines(),
-        propagate_positions=True,
+        postlex=Newlines(),
         maybe_placeholders=True,
         start=["start", "test"],
+        transformer=_BUILDER,
+        _plugins={"ContextualLexer": SharedScannerLexer},
         cache=_cache_path(grammar),
     )
 
 
 def _cache_path(grammar: str) -> str | bool:
-    """A per-user cache of the built LALR tables: startup drops from ~0.25 s to ~0.02 s."""
-    import hashlib
-    import os
-    import tempfile
+    """Where lark keeps the built LALR tables (startup ~0.25 s -> ~0.02 s), or False for none.
 
-    digest = hashlib.sha256((grammar + lark.__version__).encode()).hexdigest()[:16]
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    lark unpickles this file, so it must sit where only this user can write:
+    `$XDG_CACHE_HOME/netspec` (an absolute XDG_CACHE_HOME only, as the XDG spec says)
+    or `~/.cache/netspec`, a real directory owned by this user with mode 0700, in a
+    parent that others cannot write to (or a sticky one, like /tmp). A folder of ours
+    that nobody else can write is tightened to 0700; anything else (a symlink, another
+    owner, group or world write, no home) turns the cache off. There is no fallback to
+    the shared temp folder.
+    """
+    import hashlib
+
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return False
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        home = os.environ.get("HOME")
+        if home is None:
+            home = os.path.expanduser("~")  # the password database
+        if not os.path.isabs(home):
+            return False
+        base = os.path.join(home, ".cache")
     folder = os.path.join(base, "netspec")
     try:
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        try:
+            os.mkdir(folder, 0o700)
+        except FileExistsError:
+            pass
+        st, parent = os.lstat(folder), os.stat(base)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != getuid() or st.st_mode & 0o022:
+            return False
+        if parent.st_mode & 0o022 and not parent.st_mode & stat.S_ISVTX:
+            return False  # others could swap the folder for theirs after this check
+        if stat.S_IMODE(st.st_mode) != 0o700:
+            os.chmod(folder, 0o700)
     except OSError:
-        folder = tempfile.gettempdir()
+        return False
+    digest = hashlib.sha256((grammar + lark.__version__).encode()).hexdigest()[:16]
     return os.path.join(folder, f"grammar-{digest}.lark")
 
 
-def _tspan(file: str, tok: Token) -> A.Span:
-    return A.Span(file, tok.line or 1, tok.column or 1, tok.end_line or 1, tok.end_column or 1)
-
-
-def _unquote(s: str) -> str:
-    return s[1:-1]
-
-
-@v_args(meta=True)
-class _ToAst(Transformer[Token, Any]):
-    """lark tree -> ast dataclasses."""
-
-    def __init__(self, file: str) -> None:
-        super().__init__()
-        self.file = file
-
-    def _span(self, meta: Any) -> A.Span:
-        if getattr(meta, "empty", True):
-            return A.Span(self.file, 1, 1, 1, 1)
-        return A.Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
-
-    # ------------------------------------------------------------ file level
-    def start(self, meta: Any, items: list[Any]) -> list[Any]:
-        return items
-
-    def import_stmt(self, meta: Any, ch: list[Token]) -> A.Import:
-        tok = ch[0]
-        is_path = tok.type == "STRING"
-        return A.Import(_unquote(tok) if is_path else str(tok), is_path, self._span(meta))
-
-    def params(self, meta: Any, ch: list[Any]) -> tuple[A.Param, ...]:
-        return tuple(c for c in ch if c is not None)
-
-    def param(self, meta: Any, ch: list[Any]) -> A.Param:
-        name, typ, default = ch
-        return A.Param(str(name), str(typ) if typ else None, default, self._span(meta))
-
-    def block_def(self, meta: Any, ch: list[Any]) -> A.BlockDef:
-        name, params, body = ch
-        return A.BlockDef(str(name), params or (), body, self._span(meta))
-
-    def network_def(self, meta: Any, ch: list[Any]) -> A.NetworkDef:
-        name, params, body = ch
-        return A.NetworkDef(str(name), params or (), body, self._span(meta))
-
-    def network_alias(self, meta: Any, ch: list[Any]) -> A.NetworkAlias:
-        name, target, args = ch
-        pos, kw = args or ((), ())
-        return A.NetworkAlias(str(name), str(target), pos, kw, self._span(meta))
-
-    def body(self, meta: Any, ch: list[Any]) -> tuple[A.Stmt, ...]:
-        return tuple(c for c in ch if c is not None)
-
-    # ------------------------------------------------------------ statements
-    def label(self, meta: Any, ch: list[Token]) -> A.Expr:
-        tok = ch[0]
-        span = _tspan(self.file, tok)
-        if tok.type == "STRING" and "{" not in tok:
-            return A.Const(span, _unquote(tok))
-        if tok.type == "STRING":
-            return _template(_unquote(tok), span)
-        if tok.type == "NAME_TEMPLATE":
-            return _template(str(tok), span)
-        return A.Const(span, str(tok))
-
-    def layer_stmt(self, meta: Any, ch: list[Any]) -> A.LayerStmt:
-        label, chain, cond = ch
-        return A.LayerStmt(self._span(meta), label, chain, cond)
-
-    def let_stmt(self, meta: Any, ch: list[Any]) -> A.Let:
-        return A.Let(self._span(meta), str(ch[0]), ch[1])
-
-    def targets(self, meta: Any, ch: list[Token]) -> tuple[str, ...]:
-        return tuple(str(t) for t in ch)
-
-    def for_stmt(self, meta: Any, ch: list[Any]) -> A.For:
-        return A.For(self._span(meta), ch[0], ch[1], ch[2])
-
-    def repeat_stmt(self, meta: Any, ch: list[Any]) -> A.Repeat:
-        return A.Repeat(self._span(meta), ch[0], ch[1])
-
-    def if_stmt(self, meta: Any, ch: list[Any]) -> A.If:
-        cond, then, other = ch
-        if isinstance(other, A.If):
-            other = (other,)
-        return A.If(self._span(meta), cond, then, other or ())
-
-    def input_stmt(self, meta: Any, ch: list[Any]) -> A.Input:
-        if isinstance(ch[0], Token) and ch[0].type == "DIMS":
-            span = _tspan(self.file, ch[0])
-            dims = tuple(A.Const(span, int(d)) for d in str(ch[0]).split("x"))
-        else:
-            dims = tuple(c for c in ch if c is not None)
-        return A.Input(self._span(meta), dims)
-
-    def output_stmt(self, meta: Any, ch: list[Any]) -> A.Output:
-        train, layer = ch
-        return A.Output(self._span(meta), train is not None, layer)
-
-    def init_stmt(self, meta: Any, ch: list[Any]) -> A.Init:
-        kind = ch[0]
-        return A.Init(self._span(meta), str(kind), tuple(ch[1:]), _tspan(self.file, kind))
-
-    # ------------------------------------------------------------ layers
-    def chain(self, meta: Any, ch: list[A.Term]) -> A.Chain:
-        return A.Chain(self._span(meta), tuple(ch))
-
-    def arg(self, meta: Any, ch: list[Any]) -> Any:
-        return ch[0]
-
-    def kwarg(self, meta: Any, ch: list[Any]) -> A.Kwarg:
-        return A.Kwarg(str(ch[0]), ch[1], self._span(meta))
-
-    kwarg_t = kwarg
-
-    def args(self, meta: Any, ch: list[Any]) -> tuple[tuple[A.Expr, ...], tuple[A.Kwarg, ...]]:
-        return _split_args(c for c in ch if c is not None)
-
-    def op_call(self, meta: Any, ch: list[Any]) -> A.OpCall:
-        name, *rest = ch
-        pos, kw = _split_args(rest)
-        return A.OpCall(self._span(meta), str(name), pos, kw, _tspan(self.file, name))
-
-    def block_call(self, meta: Any, ch: list[Any]) -> A.OpCall:
-        name, args, *rest = ch
-        pos, kw = args or ((), ())
-        pos2, kw2 = _split_args(rest)
-        return A.OpCall(self._span(meta), str(name), pos + pos2, kw + kw2, _tspan(self.file, name))
-
-    def ref_term(self, meta: Any, ch: list[Token]) -> A.RefTerm:
-        return A.RefTerm(self._span(meta), str(ch[0])[1:])
-
-    def seq(self, meta: Any, ch: list[Any]) -> A.Seq:
-        if len(ch) == 1 and isinstance(ch[0], tuple):
-            return A.Seq(self._span(meta), ch[0])
-        return A.Seq(self._span(meta), tuple(c for c in ch if c is not None))
-
-    def parallel(self, meta: Any, ch: list[Any]) -> A.Parallel:
-        name, body = ch
-        return A.Parallel(self._span(meta), str(name), body, _tspan(self.file, name))
-
-    def residual(self, meta: Any, ch: list[Any]) -> A.Residual:
-        *opts, body = ch
-        shortcut = next((v for k, v in opts if k == "shortcut"), None) if opts != [None] else None
-        when = next((v for k, v in opts if k == "when"), None) if opts != [None] else None
-        return A.Residual(self._span(meta), body, shortcut, when)
-
-    def res_shortcut(self, meta: Any, ch: list[Any]) -> tuple[str, Any]:
-        return ("shortcut", ch[0])
-
-    def res_when(self, meta: Any, ch: list[Any]) -> tuple[str, Any]:
-        return ("when", ch[0])
-
-    def dense(self, meta: Any, ch: list[Any]) -> A.Dense:
-        return A.Dense(self._span(meta), ch[0])
-
-    # ------------------------------------------------------------ expressions
-    def ternary(self, meta: Any, ch: list[Any]) -> A.Ternary:
-        return A.Ternary(self._span(meta), ch[0], ch[1], ch[2])
-
-    def or_(self, meta: Any, ch: list[Any]) -> A.BoolOp:
-        return A.BoolOp(self._span(meta), "or", tuple(ch))
-
-    def and_(self, meta: Any, ch: list[Any]) -> A.BoolOp:
-        return A.BoolOp(self._span(meta), "and", tuple(ch))
-
-    def not_(self, meta: Any, ch: list[Any]) -> A.Not:
-        return A.Not(self._span(meta), ch[0])
-
-    def compare(self, meta: Any, ch: list[Any]) -> A.Compare:
-        rest = tuple((str(ch[i]), ch[i + 1]) for i in range(1, len(ch), 2))
-        return A.Compare(self._span(meta), ch[0], rest)
-
-    def binop(self, meta: Any, ch: list[Any]) -> A.Expr:
-        left = ch[0]
-        for i in range(1, len(ch), 2):
-            right = ch[i + 1]
-            span = A.Span(self.file, left.span.line, left.span.col, right.span.end_line, right.span.end_col)
-            left = A.BinOp(span, str(ch[i]), left, right)
-        expr: A.Expr = left
-        return expr
-
-    def neg(self, meta: Any, ch: list[Any]) -> A.Expr:
-        return A.Neg(self._span(meta), ch[1]) if ch[0] == "-" else ch[1]
-
-    def pow_(self, meta: Any, ch: list[Any]) -> A.BinOp:
-        return A.BinOp(self._span(meta), "**", ch[0], ch[-1])
-
-    def index(self, meta: Any, ch: list[Any]) -> A.Index:
-        return A.Index(self._span(meta), ch[0], ch[1])
-
-    def attr(self, meta: Any, ch: list[Any]) -> A.Attr:
-        return A.Attr(self._span(meta), ch[0], str(ch[1]))
-
-    def int_(self, meta: Any, ch: list[Token]) -> A.Const:
-        return A.Const(self._span(meta), _number(ch[0], int, self._span(meta)))
-
-    def float_(self, meta: Any, ch: list[Token]) -> A.Const:
-        return A.Const(self._span(meta), _number(ch[0], float, self._span(meta)))
-
-    def string(self, meta: Any, ch: list[Token]) -> A.Const:
-        return A.Const(self._span(meta), _unquote(ch[0]))
-
-    def name(self, meta: Any, ch: list[Token]) -> A.Expr:
-        word = str(ch[0])
-        consts = {"true": True, "false": False, "none": None}
-        if word in consts:
-            return A.Const(self._span(meta), consts[word])
-        return A.Name(self._span(meta), word)
-
-    def ref_expr(self, meta: Any, ch: list[Token]) -> A.Ref:
-        return A.Ref(self._span(meta), str(ch[0])[1:])
-
-    def in_(self, meta: Any, ch: list[Any]) -> A.InShape:
-        return A.InShape(self._span(meta))
-
-    def func_call(self, meta: Any, ch: list[Any]) -> A.Call:
-        name, args = ch
-        pos, kw = args or ((), ())
-        return A.Call(self._span(meta), str(name), pos, kw)
-
-    def list_(self, meta: Any, ch: list[Any]) -> A.ListExpr:
-        return A.ListExpr(self._span(meta), tuple(c for c in ch if c is not None))
-
-    def tuple_(self, meta: Any, ch: list[Any]) -> A.ListExpr:
-        return A.ListExpr(self._span(meta), tuple(c for c in ch if c is not None), True)
-
-    def listcomp(self, meta: Any, ch: list[Any]) -> A.ListComp:
-        item, targets, source, cond = ch
-        return A.ListComp(self._span(meta), item, targets, source, cond)
+def _run(text: str, file: str, start: str) -> Any:
+    """Parse `text` from rule `start`, building AST nodes whose spans name `file`."""
+    with _LOCK:
+        saved = _BUILDER.file, _BUILDER.outer
+        _BUILDER.file, _BUILDER.outer = file, {}
+        try:
+            return _parser().parse(text, start=start)
+        finally:
+            _BUILDER.file, _BUILDER.outer = saved
 
 
 def _split_args(items: Any) -> tuple[tuple[A.Expr, ...], tuple[A.Kwarg, ...]]:
@@ -338,11 +434,15 @@ def _template(text: str, span: A.Span) -> A.Template:
 
 
 def _parse_expr(text: str, span: A.Span) -> A.Expr:
+    """Parse one expression (a `{...}` in a name, a --set value); every node gets `span`."""
     try:
-        tree = _parser().parse(text, start="test")
+        expr: A.Expr = _run(text, span.file, "test")
     except lark.exceptions.UnexpectedInput as e:
         raise SpecError(f"bad expression '{{{text}}}' in name", span) from e
-    expr: A.Expr = _ToAst(span.file).transform(tree)
+    except TooDeep:
+        raise _nesting_error(span) from None
+    except SpecError as e:  # e.g. a number too long: report it at the host token
+        raise SpecError(e.message, span, hint=e.hint) from None
     respanned: A.Expr = _respan(expr, span)
     return respanned
 
@@ -351,9 +451,11 @@ def _respan(expr: Any, span: A.Span) -> Any:
     """Give every node of a sub-parsed expression the span of its host token."""
     import dataclasses
 
+    if isinstance(expr, A.Span):
+        return expr
     if isinstance(expr, tuple):
         return tuple(_respan(e, span) for e in expr)
-    if not dataclasses.is_dataclass(expr) or isinstance(expr, A.Span):
+    if not dataclasses.is_dataclass(expr):
         return expr
     changes = {f.name: _respan(getattr(expr, f.name), span) for f in dataclasses.fields(expr)}
     changes["span"] = span if "span" in changes else None
@@ -446,25 +548,8 @@ def _literal(term: str) -> str:
     return names.get(term, term.lower())
 
 
-def _check_limits(text: str, file: str) -> None:
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
-        raise SpecError(f"file is larger than {MAX_FILE_BYTES >> 20} MiB", A.Span(file, 1, 1, 1, 2))
-    depth, line, col = 0, 1, 0
-    opens, closes = "([{", ")]}"
-    for ch in text:
-        col += 1
-        if ch == "\n":
-            line, col = line + 1, 0
-        elif ch in opens:
-            depth += 1
-            if depth > MAX_NESTING:
-                raise SpecError(
-                    f"brackets nested deeper than {MAX_NESTING}",
-                    A.Span(file, line, col, line, col + 1),
-                    hint="split the expression or the block",
-                )
-        elif ch in closes:
-            depth = max(0, depth - 1)
+def _nesting_error(span: A.Span) -> SpecError:
+    return SpecError(f"brackets nested deeper than {lex.MAX_NESTING}", span, hint="split the expression or the block")
 
 
 def parse(text: str, file: str = "<string>") -> A.Module:
@@ -474,22 +559,17 @@ def parse(text: str, file: str = "<string>") -> A.Module:
     'n'
     """
     SOURCES[file] = text
-    _check_limits(text, file)
+    if len(text) > MAX_FILE_BYTES // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        raise SpecError(f"file is larger than {MAX_FILE_BYTES >> 20} MiB", A.Span(file, 1, 1, 1, 2))
     try:
-        tree = _parser().parse(text, start="start")
+        items = _run(text, file, "start")
     except lark.exceptions.UnexpectedInput as e:
         raise _syntax_error(e, file, text) from None
-    except lark.exceptions.VisitError as e:  # pragma: no cover - defensive
-        raise SpecError(str(e.orig_exc), A.Span(file, 1, 1, 1, 2)) from None
-    try:
-        items = _ToAst(file).transform(tree)
-    except lark.exceptions.VisitError as e:
-        if isinstance(e.orig_exc, SpecError):
-            raise e.orig_exc from None
-        raise
-    mod = A.Module(file, text)
+    except TooDeep as e:
+        line, col = e.tok.line or 1, e.tok.column or 1
+        raise _nesting_error(A.Span(file, line, col, line, col + 1)) from None
     imports = tuple(i for i in items if isinstance(i, A.Import))
     lets = tuple(i for i in items if isinstance(i, A.Let))
     blocks = tuple(i for i in items if isinstance(i, A.BlockDef))
     nets = tuple(i for i in items if isinstance(i, (A.NetworkDef, A.NetworkAlias)))
-    return A.Module(mod.path, text, imports, lets, blocks, nets)
+    return A.Module(file, text, imports, lets, blocks, nets)

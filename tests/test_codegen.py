@@ -112,7 +112,7 @@ def test_standalone_file_equals_compiled_module(spec: str, params: dict, tmp_pat
 SUPPORT = {"ChannelLayerNorm", "GlobalPool", "StochasticDepth", "stochastic_depth", "crop", "fan_uniform_",
            "DeformConv2d", "OffsetConv", "deform_conv2d", "_pair2"}
 ROOTS = {"self", "nn", "F", "torch", "m", "block"}
-METHODS = {"reshape", "mean", "amax", "flatten", "modules", "__init__"}
+METHODS = {"reshape", "mean", "amax", "flatten", "modules", "__init__", "append"}
 
 
 def _allowed_call(func: ast.expr, classes: set[str], local: set[str]) -> bool:
@@ -146,7 +146,7 @@ def check_body(body: str) -> None:
     allowed = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.arguments, ast.arg, ast.Assign, ast.AugAssign,
                ast.Return, ast.Expr, ast.If, ast.IfExp, ast.For, ast.Call, ast.Name, ast.Attribute, ast.Constant,
                ast.Tuple, ast.List, ast.Dict, ast.Load, ast.Store, ast.keyword, ast.Subscript, ast.Slice,
-               ast.UnaryOp, ast.USub, ast.BinOp, ast.Add, ast.Mult, ast.Compare, ast.IsNot)
+               ast.UnaryOp, ast.USub, ast.BinOp, ast.Add, ast.Mult, ast.Compare, ast.IsNot, ast.Starred)
     for node in ast.walk(tree):
         assert isinstance(node, allowed), ast.dump(node)
         if isinstance(node, ast.Call):
@@ -189,7 +189,9 @@ def test_hostile_names_stay_strings(tmp_path: Path) -> None:
 def test_cli_compile_writes_source_and_weights(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     py, pt = tmp_path / "m.py", tmp_path / "m.pt"
     assert main(["compile", "resnet18", "--set", "num_classes=10", "-o", str(py), "--class-name", "Net"]) == 0
-    assert "class Net(nn.Module):" in py.read_text() and "nn.Linear(512, 10)" in py.read_text()
+    text = py.read_text()
+    assert "class Net(nn.Module):" in text and "nn.Linear(512, num_classes)" in text
+    assert "def __init__(self, num_classes=10):" in text  # --set values become the defaults
     assert main(["compile", "resnet18", "-o", str(pt)]) == 0
     state = torch.load(pt)
     assert state["fc.weight"].shape == (1000, 512)
@@ -197,3 +199,10 @@ def test_cli_compile_writes_source_and_weights(tmp_path: Path, capsys: pytest.Ca
     assert main(["compile", "resnet18", "-o", str(py), "--class-name", "not valid"]) == 1
     err = capsys.readouterr().err
     assert "don't know how to write 'm.txt'" in err and "not a valid Python class name" in err
+
+
+def test_layer_names_never_shadow_support_functions() -> None:
+    """A layer named like a support function (`crop: crop @skip`) still calls the function."""
+    spec = "network n() {\n input 3x16x16\n skip: conv 4 k=3 p=1\n conv 4 k=3\n upsample 2\n crop: crop @skip\n}"
+    model = compile_graph(netspec.load_text(spec))
+    assert model(torch.randn(1, 3, 16, 16)).shape == (1, 4, 16, 16)

@@ -169,7 +169,7 @@ def test_cli_check_prints_warnings_to_stderr(tmp_path: Path, monkeypatch: pytest
     lines = err.getvalue().splitlines()
     assert [x for x in lines if ": warning: " in x] == [
         "gan.net:3:3: warning: conv_transpose kernel 3 is not a multiple of its stride 2 [checkerboard]",
-        "gan.net:4:3: warning: conv has a bias but batch norm follows [conv-bias-bn]",
+        "gan.net:4:3: warning: conv has a bias but bn follows [conv-bias-bn]",
     ]
 
 

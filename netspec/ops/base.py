@@ -19,9 +19,12 @@ that the parser, checker, diagrams, docs, back ends and tests all read.
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from importlib import resources
+from typing import Annotated, Any, ClassVar, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
@@ -35,7 +38,45 @@ Bool = Annotated[bool, Strict()]
 Pair = Pos | tuple[Pos, Pos]
 PadPair = NonNeg | tuple[NonNeg, NonNeg]
 
-OPS: dict[str, type[Op]] = {}
+_T = TypeVar("_T")
+
+
+class Registry(dict[str, "type[Op]"]):
+    """kind -> op class. Looking up a kind it does not hold loads the installed plugins first.
+
+    Installed plugins are the entry points of group `netspec.ops` (see netspec.plugins).
+    They load once, the first time a name is not found, so checking a spec made only of
+    known ops never scans the installed distributions.
+    """
+
+    def _plugged(self, kind: object) -> bool:
+        """Whether `kind` is registered once the installed plugins have been loaded."""
+        if not isinstance(kind, str):
+            return False
+        from ..plugins import load_installed
+
+        load_installed()
+        return dict.__contains__(self, kind)
+
+    def __contains__(self, kind: object) -> bool:
+        return dict.__contains__(self, kind) or self._plugged(kind)
+
+    def __missing__(self, kind: str) -> type[Op]:
+        if self._plugged(kind):
+            return dict.__getitem__(self, kind)
+        raise KeyError(kind)
+
+    @overload
+    def get(self, kind: str, default: None = None, /) -> type[Op] | None: ...
+    @overload
+    def get(self, kind: str, default: type[Op], /) -> type[Op]: ...
+    @overload
+    def get(self, kind: str, default: _T, /) -> type[Op] | _T: ...
+    def get(self, kind: str, default: Any = None, /) -> Any:
+        return self[kind] if kind in self else default
+
+
+OPS = Registry()
 
 
 class ShapeError(Exception):
@@ -152,15 +193,61 @@ class RegistryError(Exception):
     """An op that clashes with one already registered (built-ins cannot be replaced)."""
 
 
-def register(cls: type[Op]) -> type[Op]:
-    """Add an op class to the registry under its `kind` (refusing to replace another op)."""
-    if not cls.kind or not cls.kind.isidentifier() or not cls.kind.isascii() or not cls.kind.islower():
-        raise RegistryError(f"op kind {cls.kind!r} must be a lowercase ASCII identifier")
-    old = OPS.get(cls.kind)
+_OpT = TypeVar("_OpT", bound="Op")
+
+
+def register(cls: type[_OpT]) -> type[_OpT]:
+    """Add an op class to the registry under its `kind` (refusing to replace another op).
+
+    The class is checked first: an Op subclass, a lowercase identifier for `kind` that is
+    no keyword of the language, a `Family` member, `positional` naming its fields.
+    Raises RegistryError for any of these, or when another class holds the kind.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Op)):
+        raise RegistryError(f"{cls!r} is not an op class (a subclass of netspec.ops.Op)")
+    where = f"{cls.__module__}.{cls.__qualname__}"
+    kind = cls.kind
+    if not kind or not kind.isidentifier() or not kind.isascii() or not kind.islower():
+        raise RegistryError(f"{where}: op kind {kind!r} must be a lowercase ASCII identifier")
+    if kind in _keywords():
+        raise RegistryError(f"{where}: op kind '{kind}' is a keyword of the language")
+    if not isinstance(cls.family, Family):
+        families = ", ".join(f"Family.{f.name}" for f in Family)
+        raise RegistryError(f"{where}: family {cls.family!r} must be one of {families}")
+    unknown = [p for p in cls.positional if p not in cls.model_fields]
+    if unknown:
+        raise RegistryError(f"{where}: positional names {', '.join(unknown)}, which are not its parameters")
+    old = dict.get(OPS, kind)
     if old is not None and old is not cls:
-        raise RegistryError(f"op '{cls.kind}' is already defined by {old.__module__}.{old.__qualname__}")
-    OPS[cls.kind] = cls
+        raise RegistryError(f"op '{kind}' is already defined by {old.__module__}.{old.__qualname__}")
+    OPS[kind] = cls
     return cls
+
+
+def unregister(kind: str) -> type[Op]:
+    """Remove a user-defined op from the registry and return it (built-in ops stay).
+
+    For tests and notebooks that define an op, use it and clean up.
+    """
+    cls = dict.get(OPS, kind)
+    if cls is None:
+        raise RegistryError(f"no op '{kind}' is registered")
+    if is_builtin(cls):
+        raise RegistryError(f"op '{kind}' is built in and cannot be removed")
+    del OPS[kind]
+    return cls
+
+
+def is_builtin(cls: type[Op]) -> bool:
+    """Whether an op ships with netspec (defined in netspec.ops), as opposed to a plugin's."""
+    return cls.__module__.startswith(__name__.rpartition(".")[0] + ".")
+
+
+@functools.cache
+def _keywords() -> frozenset[str]:
+    """The language's keywords (`for`, `residual`, ...): the quoted words of the grammar."""
+    grammar = resources.files("netspec").joinpath("grammar.lark").read_text(encoding="utf-8")
+    return frozenset(re.findall(r'"([a-z]+)"', grammar))
 
 
 def pair(v: int | tuple[int, int]) -> tuple[int, int]:
@@ -187,6 +274,10 @@ class Op(BaseModel):
     saves_output: ClassVar[bool] = False  # its backward reads its own output (relu, sigmoid, amax)
     returns_view: ClassVar[bool] = False  # may return its input or a view of it (flatten, identity)
     weights: ClassVar[tuple[str, ...]] = ()  # tensors `init` rules may target, e.g. ("weight", "bias")
+    # Facts the lint rules and diagrams read (instead of tables keyed by op name):
+    size_only_inputs: ClassVar[tuple[int, ...]] = ()  # inputs read only for their size (`crop @ref`)
+    absorbs_bias: ClassVar[bool] = False  # subtracts a per-channel mean, so a bias just before is lost (bn)
+    associative: ClassVar[bool] = False  # op(a, b, c) == op(op(a, b), c): concat, add, mul
     # Params and input shapes for the registry-driven tests.
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 8, 8)])
 

@@ -222,6 +222,7 @@ class DeformConv(Conv):
     """
 
     kind: ClassVar[str] = "deform_conv"
+    aliases: ClassVar[tuple[str, ...]] = ()  # not conv's
     doc: ClassVar[str] = "deformable convolution; offsets (and optional mask) predicted by a conv on the input"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
         {"out": 6, "kernel": 3, "padding": 1, "modulated": True},

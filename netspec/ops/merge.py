@@ -24,6 +24,7 @@ class _Elementwise(Op):
     family: ClassVar[Family] = Family.MERGE
     symbol: ClassVar[str] = "+"
     inputs: ClassVar[tuple[int, int | None]] = (2, None)
+    associative: ClassVar[bool] = True
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 6, 6), (4, 1, 1)])
 
     def infer(self, ins: list[Shape]) -> Shape:
@@ -82,6 +83,7 @@ class Concat(Op):
     family: ClassVar[Family] = Family.MERGE
     aliases: ClassVar[tuple[str, ...]] = ("cat",)
     inputs: ClassVar[tuple[int, int | None]] = (1, None)
+    associative: ClassVar[bool] = True
     doc: ClassVar[str] = "concatenate on channels; spatial sizes must match"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 6, 6), (3, 6, 6)])
 

@@ -17,6 +17,7 @@ class BatchNorm(ParamOp):
     kind: ClassVar[str] = "bn"
     aliases: ClassVar[tuple[str, ...]] = ("batchnorm", "batch_norm", "batchnorm2d")
     family: ClassVar[Family] = Family.NORM
+    absorbs_bias: ClassVar[bool] = True
     doc: ClassVar[str] = "batch norm over channels; BatchNorm2d on maps, BatchNorm1d on vectors"
     eps: float = Field(1e-5, gt=0)
     momentum: float | None = Field(0.1, ge=0, le=1)

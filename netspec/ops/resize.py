@@ -23,6 +23,7 @@ class Upsample(Op):
     family: ClassVar[Family] = Family.RESIZE
     positional: ClassVar[tuple[str, ...]] = ("scale",)
     inputs: ClassVar[tuple[int, int | None]] = (1, 2)
+    size_only_inputs: ClassVar[tuple[int, ...]] = (1,)
     doc: ClassVar[str] = "nearest/bilinear resize by `scale`, to `size`, or to a second input's size"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"scale": 2, "mode": "bilinear"}, [(4, 5, 5)])
     scale: float | None = Field(None, gt=0)
@@ -83,6 +84,7 @@ class Crop(Op):
     kind: ClassVar[str] = "crop"
     family: ClassVar[Family] = Family.RESIZE
     inputs: ClassVar[tuple[int, int | None]] = (2, 2)
+    size_only_inputs: ClassVar[tuple[int, ...]] = (1,)
     doc: ClassVar[str] = "crop to a second input's size (`crop @ref`); centred unless `offset` is given"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 9, 9), (2, 5, 6)])
     offset: NonNeg | tuple[NonNeg, NonNeg] | None = None
