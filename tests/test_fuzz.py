@@ -19,81 +19,14 @@ CORPUS = sorted(
     key=lambda p: p.name,
 )
 TEXTS = [p.read_text() for p in CORPUS if "import" not in p.read_text()]
-PIECES = [
-    "{",
-    "}",
-    "(",
-    ")",
-    "[",
-    "]",
-    ",",
-    ";",
-    ":",
-    "->",
-    "@",
-    "@in",
-    "=",
-    "\n",
-    "#",
-    '"',
-    "'",
-    "x",
-    "if",
-    "else",
-    "for",
-    "in",
-    "repeat",
-    "let",
-    "residual",
-    "dense",
-    "concat",
-    "add",
-    "output",
-    "input",
-    "train",
-    "init",
-    "block",
-    "network",
-    "-1",
-    "0",
-    "10**9",
-    "1e308",
-    "3.5",
-    "true",
-    "none",
-    "in.channels",
-    "{i}",
-    "conv",
-    "bn",
-    "relu",
-    "linear",
-    "flatten",
-    "upsample",
-    "crop",
-    "k=",
-    "s=0",
-    "groups=7",
-    "**",
-]
+PIECES = ["{", "}", "(", ")", "[", "]", ",", ";", ":", "->", "@", "@in", "=", "\n", "#", '"', "'", "x",
+          "if", "else", "for", "in", "repeat", "let", "residual", "dense", "concat", "add", "output", "input",
+          "train", "init", "block", "network", "-1", "0", "10**9", "1e308", "3.5", "true", "none", "in.channels",
+          "{i}", "conv", "bn", "relu", "linear", "flatten", "upsample", "crop", "k=", "s=0", "groups=7", "**"]
 # Pieces of the hostile inputs (tests/test_hostile.py): each must still end in a SpecError or a graph.
-HOSTILE = [
-    "[0] * 100000",
-    "range(100000)",
-    "str(range(9999))",
-    "round(5, -10**15)",
-    'int("٣")',
-    "sum(",
-    "enumerate(",
-    "zip(",
-    "10**15",
-    "[[0] * 999] * 99",
-    "repeat 9999 {",
-    "dense { repeat 99 { relu } }",
-    "[i for i in range(999)]",
-    "max(",
-    "e()",
-    "block e() { }",
-]
+HOSTILE = ["[0] * 100000", "range(100000)", "str(range(9999))", "round(5, -10**15)", 'int("٣")', "sum(",
+           "enumerate(", "zip(", "10**15", "[[0] * 999] * 99", "repeat 9999 {", "dense { repeat 99 { relu } }",
+           "[i for i in range(999)]", "max(", "e()", "block e() { }"]
 PIECES += HOSTILE
 LIMITS = Limits(max_nodes=5_000, max_iterations=20_000, max_depth=24, max_work=200_000)
 
@@ -107,13 +40,13 @@ def mutated(draw: st.DrawFn) -> str:
         if action == "insert":
             text = text[:pos] + draw(st.sampled_from(PIECES)) + text[pos:]
         elif action == "delete":
-            text = text[:pos] + text[pos + draw(st.integers(1, 12)) :]
+            text = text[:pos] + text[pos + draw(st.integers(1, 12)):]
         elif action == "replace_number":
             numbers = list(re.finditer(r"\d+", text))
             if numbers:
                 m = numbers[draw(st.integers(0, len(numbers) - 1))]
                 new = draw(st.sampled_from(["0", "-1", "1", "2", "7", "100000", "999999999999"]))
-                text = text[: m.start()] + new + text[m.end() :]
+                text = text[: m.start()] + new + text[m.end():]
         else:
             lines = text.splitlines()
             if lines:
@@ -133,11 +66,7 @@ def _check(text: str) -> None:
             assert "error:" in rendered
 
 
-@settings(
-    max_examples=int(os.environ.get("NETSPEC_FUZZ_EXAMPLES", "300")),
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+@settings(max_examples=int(os.environ.get("NETSPEC_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_specs_only_raise_spec_errors(text: str) -> None:
     _check(text)
