@@ -32,28 +32,6 @@ from .values import Env, Tensor, admit, bind_targets, evaluate, iterate, near, t
 _IDENT = re.compile(r"^[A-Za-z0-9_]+$")
 
 # Names people bring from other frameworks, for "did you mean".
-SYNONYMS = {
-    "batchnorm": "bn",
-    "batch_norm": "bn",
-    "batchnorm2d": "bn",
-    "conv2d": "conv",
-    "convolution": "conv",
-    "dense": "linear",
-    "fc": "linear",
-    "fully_connected": "linear",
-    "maxpool2d": "maxpool",
-    "max_pool": "maxpool",
-    "avg_pool": "avgpool",
-    "avgpool2d": "avgpool",
-    "deconv": "conv_transpose",
-    "convtranspose2d": "conv_transpose",
-    "swish": "silu",
-    "cat": "concat",
-    "interpolate": "upsample",
-    "layernorm": "layer_norm",
-    "gap": "global_pool",
-    "leakyrelu": "leaky_relu",
-}
 
 
 __all__ = ["BlockEntry", "Evaluator", "Limits", "bind_params"]
@@ -349,9 +327,10 @@ class Evaluator:
             if t.name in OPS:
                 return self._op(t, frame, env, cur, name)
             hint = did_you_mean(t.name, near(t.name, [*OPS, *self.blocks]))
-            alike = difflib.get_close_matches(t.name.lower(), SYNONYMS, n=1, cutoff=0.75)
-            if alike and (hint is None or t.name.lower() in SYNONYMS):
-                hint = f"did you mean '{SYNONYMS[alike[0]]}'?"
+            synonyms = {a: kind for kind, cls in OPS.items() for a in cls.aliases}  # other frameworks' names
+            alike = difflib.get_close_matches(t.name.lower(), synonyms, n=1, cutoff=0.75)
+            if alike and (hint is None or t.name.lower() in synonyms):
+                hint = f"did you mean '{synonyms[alike[0]]}'?"
             raise SpecError(f"unknown op or block '{t.name}'", t.name_span, hint=hint or "see 'netspec ops'")
         if isinstance(t, A.Seq):
             label = self._claim(frame, name, t.span)

@@ -421,9 +421,6 @@ def test_limits_are_positive_ints() -> None:
         Limits(max_nodes=0)
 
 
-@pytest.mark.xfail(
-    reason="the lexer reads any script's digits (INT is /\\d+/); the parser rewrite owns grammar.lark", strict=False
-)
 def test_unicode_digits_in_the_source_are_not_numbers() -> None:
     with pytest.raises(SpecError):
         netspec.load_text(spec("conv ٣ k=1"))
