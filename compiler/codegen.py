@@ -31,6 +31,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
+from netspec.fmt import fmt_shape
 from netspec.graph import Graph, Node
 from netspec.ops import Shape
 from netspec.ops.form import Alias, Call, Form, In, Infix, Ins, Module
@@ -1080,4 +1081,4 @@ def safe_text(text: str) -> str:
 
 
 def fmt(shape: Shape) -> str:
-    return "(N, " + ", ".join(str(d) for d in shape) + ")"
+    return fmt_shape(shape, sep=", ")

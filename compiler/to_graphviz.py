@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 import graphviz  # type: ignore[import-untyped]
 
 from netspec.errors import SpecError
+from netspec.fmt import fmt_count as fmt_count
+from netspec.fmt import fmt_shape as _fmt_shape
 from netspec.graph import Graph
 from netspec.ops import Family, Shape
 
@@ -90,14 +92,7 @@ FONT = "Helvetica"
 # ---------------------------------------------------------------- text
 def fmt_shape(shape: Shape) -> str:
     """(64, 56, 56) -> `64x56x56`; the batch dimension is never shown."""
-    return "x".join(str(d) for d in shape) if shape else "scalar"
-
-
-def fmt_count(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return f"{n:.0f}"
+    return _fmt_shape(shape, batch=False)
 
 
 def _e(text: Any) -> str:

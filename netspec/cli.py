@@ -31,6 +31,7 @@ class StrictError(Exception):
 def _parse_set(items: list[str]) -> dict[str, Any]:
     """`--set num_classes=10 --set block="basic"` -> values, read by our expression parser."""
     from .ast import Span
+    from .limits import LimitError
     from .parse import _parse_expr
     from .values import Env, evaluate
 
@@ -42,6 +43,8 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         span = Span("<--set>", 1, 1, 1, len(text) + 1)
         try:
             out[name] = evaluate(_parse_expr(text, span), Env())
+        except LimitError:
+            raise
         except SpecError:
             out[name] = text  # a bare word is a string
     return out
@@ -50,8 +53,8 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 def _parse_input(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    try:
-        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x"))
+    try:  # int() would also read other scripts' digits ('٣'): ASCII only
+        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x")) if text.isascii() else ()
     except ValueError:
         dims = ()
     if len(dims) not in (1, 3) or not all(0 < d <= 1 << 16 for d in dims):
@@ -170,7 +173,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .ops import fmt_shape
+    from .fmt import fmt_shape
 
     g = load_graph(args)
     _print_warnings(g)
@@ -198,7 +201,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     g = load_graph(args)
     sizes = _sizes(args, g)
     if args.json:
-        text = json.dumps({**as_json(g, args.depth), "input_sizes": sizes.as_json()})
+        text = json.dumps({**as_json(g, args.depth), "input_sizes": sizes.as_json()}, allow_nan=False)
     else:
         text = f"{table(g, args.depth)}\n{sizes.short()}"
     _emit(args.output, text)
