@@ -251,8 +251,8 @@ class Generator:
         for name in g.free_params:
             value = g.args.get(name)
             probe = _probe(value)
-            if probe is None or not var_ok(name) or name in taken:
-                continue
+            if probe is None or not var_ok(name) or name in taken or not any(same(v, value) for v in base):
+                continue  # (a value that no literal of the network class holds cannot become an argument)
             try:
                 other = g.rebuild({name: probe})
                 gen = Generator(other, self.root_name, expose=False)
