@@ -47,7 +47,7 @@ from pathlib import Path
 
 from lark import Lark, Token, Tree
 
-from .errors import SpecError
+from .errors import SpecError, use_color
 from .lex import Newlines, SharedScannerLexer
 from .parse import _cache_path, parse
 
@@ -455,7 +455,7 @@ def fmt_cli(args: argparse.Namespace) -> int:
         try:
             new = format_text(old, name)
         except SpecError as err:
-            print(err.render(), file=sys.stderr)
+            print(err.render(color=use_color(sys.stderr)), file=sys.stderr)
             status = 1
             continue
         changed = new != old
