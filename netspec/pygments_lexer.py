@@ -86,13 +86,13 @@ RULES: list[Rule] = [
     ),
     (r"\"[^\"\\\n]*\"", String.Double, "string.quoted.double.netspec"),
     (r"'[^'\\\n]*'", String.Single, "string.quoted.single.netspec"),
-    (r"\b\d+x\d+(?:x\d+)?\b", Number.Integer, "constant.numeric.shape.netspec"),
+    (r"\b[0-9]+x[0-9]+(?:x[0-9]+)?\b", Number.Integer, "constant.numeric.shape.netspec"),
     (
-        r"\d+\.\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+",
+        r"[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|\.[0-9]+(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+",
         Number.Float,
         "constant.numeric.float.netspec",
     ),
-    (r"\d+", Number.Integer, "constant.numeric.integer.netspec"),
+    (r"[0-9]+", Number.Integer, "constant.numeric.integer.netspec"),
     (r"@[A-Za-z_]\w*(?:\.\w+)*", Name.Variable, "variable.other.reference.netspec"),
     (
         rf"\b(block)(\s+)({_WORD})",
@@ -188,9 +188,9 @@ def textmate_json() -> str:
 
 def words() -> dict[str, tuple[str, ...]]:
     """The op and function names as the registry and the evaluator have them now (built-in ops only)."""
+    from .functions import FUNCTIONS as FNS
     from .ops import OPS as REGISTRY
     from .ops.base import is_builtin
-    from .values import FUNCTIONS as FNS
 
     return {
         "OPS": tuple(sorted(k for k, cls in REGISTRY.items() if is_builtin(cls))),
