@@ -198,6 +198,7 @@ class _Layout:
         self.toks = toks
         self.lines: list[str] = []
         self.cur: list[str] | None = None  # the line being built
+        self.col = 0  # its length so far
         self.stack: list[_Frame] = []
         self.newlines = 0  # line ends since the last thing written
         self.prev: _Tok | None = None  # the last token written on the current line
@@ -264,6 +265,7 @@ class _Layout:
         blanks = min(blanks, MAX_BLANK_INNER if self.stack else MAX_BLANK_TOP)
         self.lines.extend([""] * blanks)
         self.cur = [" " * indent]
+        self.col = indent
         self.newlines = 0
         self.after_opener = False
         self.prev = None
@@ -279,9 +281,7 @@ class _Layout:
     def _append(self, piece: str, space: int) -> None:
         assert self.cur is not None
         self.cur.append(" " * space + piece)
-
-    def _column(self) -> int:
-        return sum(len(p) for p in self.cur or ())
+        self.col += space + len(piece)
 
     def _indent(self, closer: bool) -> int:
         if not self.stack:
@@ -336,7 +336,7 @@ class _Layout:
             return
         nxt = self.toks[i + 1] if i + 1 < len(self.toks) else None
         hanging = nxt is None or _breaks(self.text[tok.end : nxt.start])
-        inner = line_indent + INDENT if hanging else self._column()
+        inner = line_indent + INDENT if hanging else self.col
         self.stack.append(_Frame(tok.text, inner, line_indent, here))
 
 
