@@ -617,13 +617,19 @@ class Evaluator:
         g = self._g()
         with self.entered(target, t.span):
             for s, e in self._expand(t.branches, env.child()):
+                layer = _only_layers(s, "among branches")
+                if layer.cond is not None and not truth(evaluate(layer.cond, e), layer.cond.span):
+                    continue  # a false `if` removes the branch; it is not an identity branch
                 before = len(g.nodes)
-                y = self._layer(_only_layers(s, "among branches"), target, e, x)
+                y = self._layer(layer, target, e, x)
                 if y is not None and (y != x or len(g.nodes) == before):  # a branch may be `identity` or `@in`
                     outs.append(y)
         if not outs:
-            raise SpecError(f"'{t.merge}' has no branches", t.span)
-        out = self._merge(t.merge, outs, target, t)
+            raise SpecError(
+                f"'{t.merge}' has no branches", t.span, hint="every branch is missing or its 'if' condition is false"
+            )
+        # A merge over one remaining branch is that branch: `add { a if false; b }` is `b`.
+        out = outs[0] if len(outs) == 1 else self._merge(t.merge, outs, target, t)
         if name is not None:
             self._close(frame, name, target, out)
         return out

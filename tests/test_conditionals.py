@@ -1,0 +1,61 @@
+"""Conditional layers vanish when false, in every body; keywords as labels; expression functions."""
+
+from __future__ import annotations
+
+import pytest
+
+from netspec import SpecError, load_text
+
+
+def net(body: str, **params: object):
+    return load_text(f"network n(flag=false, w=8) {{\n  input 8x8x8\n{body}\n}}\n", **params)
+
+
+def kinds(g) -> list[str]:
+    return [n.kind for n in g.layers()]
+
+
+@pytest.mark.parametrize("merge", ["add", "mul", "concat"])
+def test_false_branch_of_a_merge_disappears(merge: str) -> None:
+    # Once a false branch became an identity branch: add(x, conv(x)) checked and summed wrongly.
+    g = net(f"  {merge} {{ conv 8 k=1 if false; conv 8 k=1 }}")
+    assert kinds(g) == ["conv"]  # one conv and no merge: a merge over one branch is that branch
+
+
+@pytest.mark.parametrize("merge", ["add", "mul", "concat"])
+def test_merge_inputs_are_exactly_the_live_branches(merge: str) -> None:
+    g = net(f"  {merge} {{\n a: conv 8 k=1\n b: conv 8 k=1 if flag\n c: conv 8 k=1\n d: conv 8 if w > 8\n }}")
+    (node,) = [n for n in g.layers() if n.kind == merge]
+    assert node.inputs == ("a", "c")
+    g = net(f"  {merge} {{\n a: conv 8 k=1\n b: conv 8 k=1 if flag\n c: conv 8 k=1\n }}", flag=True)
+    (node,) = [n for n in g.layers() if n.kind == merge]
+    assert node.inputs == ("a", "b", "c")
+
+
+def test_identity_branch_still_counts_and_statement_if_matches() -> None:
+    g = net("  add { identity; conv 8 if false; conv 8 }")
+    (node,) = [n for n in g.layers() if n.kind == "add"]
+    assert len(node.inputs) == 2
+    g2 = net("  add { @in; conv 8 if false; conv 8 }")
+    (node2,) = [n for n in g2.layers() if n.kind == "add"]
+    assert node2.inputs[0] == "input"
+    g3 = net("  add { if false { conv 8 }; conv 8 }")
+    assert kinds(g3) == ["conv"]
+
+
+def test_named_merge_over_one_branch_names_that_branch() -> None:
+    g = net("  m: add { conv 8 if false; b: conv 8 }\n  @m -> relu")
+    assert kinds(g) == ["conv", "relu"] and g.layers()[1].inputs == ("m.b",)
+
+
+def test_merge_with_every_branch_false_is_a_located_error() -> None:
+    with pytest.raises(SpecError) as e:
+        net("  add { conv 8 if false; conv 8 if flag }")
+    assert "has no branches" in e.value.message and e.value.span.line == 3
+    assert "condition is false" in (e.value.hint or "")
+
+
+@pytest.mark.parametrize("body", ["[conv 8, bn if flag]", "[conv 8, bn if flag, relu]", "conv 8 -> [bn if flag]"])
+def test_conditional_items_in_a_list_vanish(body: str) -> None:
+    assert "bn" not in kinds(net(f"  {body}"))
+    assert "bn" in kinds(net(f"  {body}", flag=True))
