@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from netspec import SpecError, load_text
+from netspec.parse import KEYWORDS
 
 
 def net(body: str, **params: object):
@@ -59,3 +63,36 @@ def test_merge_with_every_branch_false_is_a_located_error() -> None:
 def test_conditional_items_in_a_list_vanish(body: str) -> None:
     assert "bn" not in kinds(net(f"  {body}"))
     assert "bn" in kinds(net(f"  {body}", flag=True))
+
+
+def test_reserved_words_in_the_docs_are_the_grammars() -> None:
+    root = Path(__file__).parent.parent
+    grammar = re.sub(r"//[^\n]*", "", (root / "netspec" / "grammar.lark").read_text())
+    words = set(re.findall(r'"([a-z_]+)"', grammar))
+    docs = (root / "docs" / "language.md").read_text()
+    listed = re.search(r"<!-- keywords:begin -->\n`([^`]*)`\n<!-- keywords:end -->", docs)
+    assert listed is not None
+    assert listed.group(1).split() == sorted(words)
+    assert set(KEYWORDS.values()) <= words and {k.lower() for k in KEYWORDS} == set(KEYWORDS.values())
+
+
+# `input` is the network input's node id, so a top-level layer named so is a duplicate.
+@pytest.mark.parametrize("word", sorted(set(KEYWORDS.values()) - {"input"} | {"else", "and", "or", "when", "shortcut"}))
+def test_a_keyword_may_name_a_layer(word: str) -> None:
+    g = net(f"  {word}: conv 8 k=1\n  @{word} -> relu")
+    assert [n.id for n in g.layers()] == [word, "1"]
+
+
+@pytest.mark.parametrize(
+    ("body", "hint"),
+    [
+        ("conv 16 s=2 if flag else 1", "s=(2 if flag else 1)"),
+        ("conv 16 k=3 s=2 if flag else 1 p=1; relu", "s=(2 if flag else 1)"),
+        ("if flag else 1", "if c { ... }"),
+        ("conv 8 block=3", "'block' is a reserved word here"),
+    ],
+)
+def test_syntax_hints(body: str, hint: str) -> None:
+    with pytest.raises(SpecError) as e:
+        net(f"  {body}")
+    assert hint in (e.value.hint or "") and e.value.span.line == 3
