@@ -96,3 +96,55 @@ def test_syntax_hints(body: str, hint: str) -> None:
     with pytest.raises(SpecError) as e:
         net(f"  {body}")
     assert hint in (e.value.hint or "") and e.value.span.line == 3
+
+
+def value(expr: str) -> object:
+    return load_text(f"network n(v={expr}) {{\n  input 3x8x8\n  relu\n}}\n").args["v"]
+
+
+@pytest.mark.parametrize(
+    ("expr", "want"),
+    [
+        ("log(1)", 0.0),
+        ("log(8, 2)", 3.0),
+        ("log2(1024)", 10.0),
+        ("sqrt(16)", 4.0),
+        ("exp(0)", 1.0),
+        ("floor(2.7)", 2),
+        ("ceil(2.1)", 3),
+        ("round(2.5)", 2),
+        ("round(3.14159, 2)", 3.14),
+        ("min(3, 1, 2)", 1),
+        ("max([3, 1, 2])", 3),
+        ("abs(-4)", 4),
+        ("int(log2(64))", 6),
+        ("2 ** ceil(log2(100))", 128),
+    ],
+)
+def test_math_functions(expr: str, want: object) -> None:
+    got = value(expr)
+    assert got == want and type(got) is type(want)
+
+
+@pytest.mark.parametrize(
+    ("expr", "message"),
+    [
+        ("log(0)", "log(): math domain error"),
+        ("log(-1)", "log(): math domain error"),
+        ("log(8, 1)", "log(): float division by zero"),
+        ("log2(0)", "log2(): math domain error"),
+        ("sqrt(-1)", "sqrt(): math domain error"),
+        ("exp(1000)", "exp(): math range error"),
+        ("exp(700)", "out of range"),
+        ("ceil(1e300)", "larger than"),
+        ("floor(-1e300)", "larger than"),
+        ("round(1e300)", "larger than"),
+        ("abs(-10 ** 15 - 1)", "larger than"),
+        ("min([])", "min(): "),
+        ("log('a')", "log(): "),
+    ],
+)
+def test_math_errors_are_located(expr: str, message: str) -> None:
+    with pytest.raises(SpecError) as e:
+        value(expr)
+    assert message in e.value.message and e.value.span.line == 1 and e.value.span.col > 1
