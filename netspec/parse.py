@@ -179,8 +179,12 @@ class _Builder(Transformer[Token, Any]):
         return A.Init(self._span(kw, kwargs[-1]), str(kind), tuple(kwargs), self._tok(kind))
 
     # ------------------------------------------------------------ layers
-    def chain(self, ch: list[A.Term]) -> A.Chain:
-        return A.Chain(self._span(ch[0], ch[-1]), tuple(ch))
+    def chain(self, ch: list[Any]) -> A.Chain:
+        terms, labels = [ch[0]], [None]  # `a -> [label] b -> ...`: a label (or None) before each later term
+        for i in range(1, len(ch), 2):
+            labels.append(ch[i])
+            terms.append(ch[i + 1])
+        return A.Chain(self._span(ch[0], ch[-1]), tuple(terms), tuple(labels) if any(labels) else ())
 
     def arg(self, ch: list[Any]) -> Any:
         return ch[0]
@@ -506,7 +510,8 @@ def _syntax_error(e: lark.exceptions.UnexpectedInput, file: str, text: str) -> S
         if expected == {closer} or (tok.type in ("$END",) and closer in expected):
             return SpecError(f"missing '{ch}' before {_describe(tok)}", span)
     if tok.value == ":":
-        return SpecError("unexpected ':'", span, hint="a name goes at the start of a statement: 'name: layer'")
+        hint = "a name goes before a layer, at the start of a statement or after '->': 'name: layer'"
+        return SpecError("unexpected ':'", span, hint=hint)
     if tok.value == "else":
         return SpecError("unexpected 'else'", span, hint=_else_hint(text, tok))
     if tok.type in KEYWORDS and tok.value in KEYWORDS[tok.type] and ("NAME" in expected or "CALL_NAME" in expected):

@@ -148,3 +148,19 @@ def test_math_errors_are_located(expr: str, message: str) -> None:
     with pytest.raises(SpecError) as e:
         value(expr)
     assert message in e.value.message and e.value.span.line == 1 and e.value.span.col > 1
+
+
+def test_labels_anywhere_in_a_chain() -> None:
+    g = net("  x: conv 8\n  @x -> xb: conv 8 k=1 -> relu\n  @xb -> bn")
+    assert [n.id for n in g.layers()] == ["x", "xb", "2", "3"]
+    assert g.nodes["3"].inputs == ("xb",)
+    g = net("  a: conv 8 -> b: relu -> bn\n  @a.b -> relu")
+    assert [n.id for n in g.layers()] == ["a.0", "a.b", "a.2", "1"] and g.nodes["1"].inputs == ("a.b",)
+    g = net("  conv 8 -> y{1 + 1}: relu\n  @in -> r: @y2 -> bn")
+    assert g.nodes["3"].inputs == ("y2",)  # the name `r` takes position 2, as `r: @y2` would
+
+
+def test_a_layer_named_twice_is_an_error() -> None:
+    with pytest.raises(SpecError) as e:
+        net("  a: @in -> b: conv 8")
+    assert "named twice" in e.value.message and (e.value.span.line, e.value.span.col) == (3, 16)
