@@ -52,9 +52,10 @@ OPS = (
     "stochastic_depth", "tanh", "upsample",
 )
 FUNCTIONS = (
-    "abs", "ceil", "constant", "enumerate", "fan_uniform", "float", "floor", "int", "kaiming_normal", "kaiming_uniform",
-    "len", "list", "make_divisible", "max", "min", "normal", "ones", "range", "reversed", "round", "sqrt", "str", "sum",
-    "trunc_normal", "uniform", "xavier_normal", "xavier_uniform", "zeros", "zip",
+    "abs", "ceil", "constant", "enumerate", "exp", "fan_uniform", "float", "floor", "int", "kaiming_normal",
+    "kaiming_uniform", "len", "list", "log", "log2", "make_divisible", "max", "min", "normal", "ones", "range",
+    "reversed", "round", "sqrt", "str", "sum", "trunc_normal", "uniform", "xavier_normal", "xavier_uniform", "zeros",
+    "zip",
 )
 # fmt: on
 # words:end
