@@ -504,9 +504,7 @@ class Evaluator:
                 ) from None
             hit = (out, op.count_params(list(shapes), out), op.count_macs(list(shapes), out))
             self._shape_cache[key] = hit
-        r = max(n.rf[0] for n in ins)
-        j = max(n.rf[1] for n in ins)
-        node = Node(nid, op, tuple(inputs), hit[0], t.span, hit[1], hit[2], op.receptive(r, j, list(shapes)))
+        node = Node(nid, op, tuple(inputs), hit[0], t.span, hit[1], hit[2])
         g.nodes[nid] = node
         frame.names[label] = nid
         return nid
