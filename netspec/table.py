@@ -264,8 +264,8 @@ class Summary:
         ]
         if "rf" in self.columns:
             lines.append(
-                "RF/jump:      input pixels reaching the central output position / input pixels between outputs; "
-                "'global': the whole input; '+g': also global context (SE gates)"
+                "RF/jump:      input pixels that can reach the central output / between outputs "
+                "(global: the whole input; +g: global context too)"
             )
         return lines
 

@@ -117,17 +117,31 @@ def positive(model: nn.Module) -> None:
 
 
 def probe_points(g: Graph, model: nn.Module) -> dict[str, str]:
-    """Module path -> the node its output is, for modules whose output has a spatial receptive field."""
+    """Module path -> the node its output is, for modules whose output has a spatial receptive field.
+
+    In execution order (of the nodes), one module per node.
+    """
     rf = g.receptive()
-    out = {}
+    found: dict[str, str] = {}
     for path, _ in model.named_modules(prefix=""):
         if not path:
             continue  # the network itself may return a dict of outputs
         scope = g.scopes.get(path)
         nid = path if path in g.nodes else scope.output if scope else None
         if nid is not None and len(g.nodes[nid].shape) == 3 and not rf[nid].is_global:
-            out[path] = nid
-    return out
+            found.setdefault(nid, path)
+    return {found[nid]: nid for nid in g.nodes if nid in found}
+
+
+def choose(g: Graph, points: dict[str, str], n: int) -> list[str]:
+    """n probe points: mostly layers whose field ends inside the input (or the probe would only
+    see the borders), spread over the depth, and the last spatial layer."""
+    rf = g.receptive()
+    _, h, w = g.input_shape
+    inside = [p for p, nid in points.items() if rf[nid].rows != (0, h - 1) or rf[nid].cols != (0, w - 1)]
+    rest = [p for p in points if p not in inside]
+    picked = set(spread(inside, max(1, n - 2))) | set(spread(rest, 2)) | {list(points)[-1]}
+    return [p for p in points if p in picked]
 
 
 @contextmanager
@@ -180,9 +194,11 @@ def measure(g: Graph, model: nn.Module, paths: list[str]) -> dict[str, tuple[tup
 
 
 def spread(items: list[str], n: int) -> list[str]:
-    """n items evenly spread over the list, always with the last."""
+    """n items evenly spread over the list (with the last, when n > 1)."""
     if len(items) <= n:
         return items
+    if n == 1:
+        return [items[len(items) // 2]]
     return [items[round(i * (len(items) - 1) / (n - 1))] for i in range(n)]
 
 
@@ -194,7 +210,7 @@ def test_receptive_field_matches_the_gradient_probe(name: str) -> None:
     rf = g.receptive()
     model = netspec.compile(g)
     points = probe_points(g, model)
-    chosen = {p: points[p] for p in spread(list(points), max(2, min(PROBES, int(BUDGET / max(g.macs, 1)))))}
+    chosen = {p: points[p] for p in choose(g, points, max(2, min(PROBES, int(BUDGET / max(g.macs, 1)))))}
     assert chosen, f"{name}: nothing to probe"
     measured = measure(g, model, list(chosen))
     wrong = {
@@ -203,3 +219,5 @@ def test_receptive_field_matches_the_gradient_probe(name: str) -> None:
         if m != (rf[chosen[path]].rows, rf[chosen[path]].cols)
     }
     assert not wrong, f"{name} at {g.input_shape}: {wrong}"
+    _, h, w = g.input_shape
+    assert any(m != ((0, h - 1), (0, w - 1)) for m in measured.values()), "only whole-input fields were probed"
