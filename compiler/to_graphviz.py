@@ -51,6 +51,8 @@ import graphviz  # type: ignore[import-untyped]
 from netspec.arguments import brief
 from netspec.errors import SpecError
 from netspec.files import check_output, shown, write_atomic
+from netspec.fmt import fmt_count as fmt_count
+from netspec.fmt import fmt_shape as _fmt_shape
 from netspec.graph import Graph
 from netspec.ops import Family, Shape
 
@@ -101,14 +103,7 @@ FONT = "Helvetica"
 # ---------------------------------------------------------------- text
 def fmt_shape(shape: Shape) -> str:
     """(64, 56, 56) -> `64x56x56`; the batch dimension is never shown."""
-    return "x".join(str(d) for d in shape) if shape else "scalar"
-
-
-def fmt_count(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return f"{n:.0f}"
+    return _fmt_shape(shape, batch=False)
 
 
 def _e(text: Any) -> str:
@@ -490,14 +485,14 @@ class Diagram:
                 hint=_depth_advice(v),
             )
 
-    def save(self, path: str | os.PathLike[str], protect: tuple[str, ...] = ()) -> Path:
-        """Write `.svg`, `.png`, `.pdf` or `.dot` (by suffix), or `.html`, whole or not at all.
+    def save(self, path: str | os.PathLike[str], fmt: str | None = None, protect: tuple[str, ...] = ()) -> Path:
+        """Write `.svg`, `.png`, `.pdf`, `.dot` or `.html` (`fmt`, else by suffix), whole or not at all.
 
         Never over a spec file the graph was read from (nor one in `protect`).
         """
         protect = (*self.view.graph.files, *protect)
         out = check_output(path, protect)
-        fmt = out.suffix.lower().lstrip(".")
+        fmt = fmt or out.suffix.lower().lstrip(".")
         if fmt == "gv":
             fmt = "dot"
         if fmt in ("html", "htm"):
@@ -649,15 +644,23 @@ def render(
 
 def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None, protect: tuple[str, ...] = ()) -> int:
     """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR] [--layout auto|chain] [--diff BASE]`."""
-    out = check_output(args.output, (*graph.files, *protect))  # before any layout work
-    if out.suffix.lower().lstrip(".") in ("svg", "png", "pdf"):
+    kind = getattr(args, "format", None)
+    if args.output != "-":  # before any layout work
+        kind = kind or check_output(args.output, (*graph.files, *protect)).suffix.lower().lstrip(".")
+    if kind in ("svg", "png", "pdf"):
         _precheck(graph, args.depth)
-    elif out.suffix.lower() in (".html", ".htm"):
+    elif kind in ("html", "htm"):
         from .to_html import check_page_size
 
         check_page_size(graph)
     diagram = Diagram(make_view(graph, args.depth), args.rankdir, highlight, getattr(args, "layout", "auto"))
-    out = diagram.save(args.output, protect)
+    fmt = getattr(args, "format", None)
+    if args.output == "-":  # text formats only (the command line refuses png and pdf)
+        fmt = fmt or "dot"
+        text = diagram.html() if fmt == "html" else diagram.source if fmt == "dot" else diagram.pipe(fmt).decode()
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    out = diagram.save(args.output, fmt, protect)
     view = diagram.view
     depth = "full" if view.depth is None else view.depth
     print(f"wrote {shown(out)}: {len(view.boxes)} boxes, {len(view.edges)} edges (depth {depth})")
@@ -667,7 +670,7 @@ def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None, prot
             f"diff against {highlight.baseline}: {marks.count('added')} boxes new, "
             f"{marks.count('changed')} changed, {len(highlight.removed)} layers removed"
         )
-    if out.suffix.lower() in (".dot", ".gv") and shutil.which("dot") is None:
+    if (fmt or out.suffix.lower().lstrip(".")) in ("dot", "gv") and shutil.which("dot") is None:
         hint = INSTALL_HINT.format(fmt="svg", dot=out, image=out.with_suffix(".svg"))
         print(f"note: the Graphviz 'dot' program is not installed; to get an image, {hint}", file=sys.stderr)
     return 0

@@ -235,7 +235,7 @@ class _PageData:
             ["output", fmt_shape(out.shape)],
             ["params", f"{params:,}"],
             ["MACs", f"{macs:,} ({fmt_count(macs)})"],
-            ["receptive field", _rf_text(out)],
+            ["receptive field", _rf_text(self.g, out)],
         ]
 
     def layer_tip(self, node: Node) -> list[list[str]]:
@@ -249,7 +249,7 @@ class _PageData:
             ["output", fmt_shape(node.shape)],
             ["params", f"{node.params:,}"],
             ["MACs", f"{node.macs:,} ({fmt_count(node.macs)})"],
-            ["receptive field", _rf_text(node)],
+            ["receptive field", _rf_text(self.g, node)],
         ]
         if node.train_only:
             rows.append(["training only", "yes"])
@@ -278,9 +278,16 @@ class _PageData:
         return out
 
 
-def _rf_text(node: Node) -> str:
-    size, jump = node.rf
-    return f"{size:g} px (jump {jump:g})"
+def _rf_text(g: Graph, node: Node) -> str:
+    rf = g.receptive().get(node.id)
+    if rf is None:
+        return "-"
+    if rf.is_global:
+        return "global (the whole input)"
+    size, jump = rf.size, rf.jump or (1.0, 1.0)
+    px = f"{size[0]}" if size[0] == size[1] else f"{size[0]}x{size[1]}"
+    step = f"{jump[0]:.4g}" if jump[0] == jump[1] else f"{jump[0]:.4g}x{jump[1]:.4g}"
+    return f"{px} px (jump {step})" + (" + global context" if rf.context else "")
 
 
 def _value_text(v: Any) -> str:

@@ -19,6 +19,8 @@ import inspect
 import keyword
 import linecache
 import re
+import sys
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -208,30 +210,63 @@ def compile_graph(graph: Graph, max_bytes: int | None = None) -> nn.Module:
 
 
 def compile_cli(graph: Graph, args: argparse.Namespace) -> int:
-    """`netspec compile SPEC -o model.py` (source) or `-o weights.pt` (state_dict of a fresh model).
+    """`netspec compile SPEC -o model.py` (source; `-o -` prints it) or `-o weights.pt` (a state_dict:
+    a fresh model's, or with `--weights TAG|FILE|URL` the pretrained one).
 
-    Either file is written whole or not at all, and never over a spec the graph was read from.
+    A file is written whole or not at all, and never over a spec the graph was read from.
     """
-    out = check_output(args.output, graph.files)
-    suffix = out.suffix.lower()
-    if suffix == ".py":
+    out = check_output(args.output, graph.files) if args.output != "-" else None
+    fmt = output_format(args.output, getattr(args, "format", None))
+    weights = getattr(args, "weights", None)
+    if fmt == "py":
+        if weights is not None:
+            raise SpecError(
+                "--weights needs a state_dict to write into",
+                None,
+                hint="use -o model.pt (and load it into the class that -o model.py writes)",
+            )
         text = to_source(graph, getattr(args, "class_name", None))
+        if out is None:
+            sys.stdout.write(text)
+            return 0
         write_atomic(out, text.encode("utf-8"), graph.files)
         cls = re.search(r"^Model = (\w+)$", text, re.MULTILINE)
         print(f"wrote {shown(out)}: class {cls.group(1) if cls else '?'}, {graph.params:,} parameters")
         return 0
-    if suffix in (".pt", ".pth"):
-        import torch
+    import torch
 
-        model = compile_graph(graph)
-        state = model.state_dict()
-        write_atomic(out, lambda f: torch.save(state, f), graph.files)
-        print(f"wrote {shown(out)}: state_dict of {graph.name}, {len(state)} tensors, {graph.params:,} parameters")
-        return 0
+    if out is None:  # the command line refuses `-o -` for a state_dict before it gets here
+        raise SpecError("a state_dict needs a file: -o model.pt", None)
+    model = compile_graph(graph)
+    what = f"state_dict of {graph.name}"
+    if weights is not None:
+        from .weights import load_weights
+
+        report = load_weights(model, weights, graph.name)
+        for note in report.notes():
+            print(f"note: {escape_controls(note)}", file=sys.stderr)
+        what += f" with the weights {escape_controls(str(report.source), True)}"
+    state = model.state_dict()
+    write_atomic(out, lambda f: torch.save(state, f), graph.files)
+    print(f"wrote {shown(out)}: {what}, {len(state)} tensors, {graph.params:,} parameters")
+    return 0
+
+
+def output_format(output: str, given: str | None) -> str:
+    """`py` or `pt`: `--format` if given, else the suffix of `-o` (`-`, stdout, means source)."""
+    if given is not None:
+        return given
+    if output == "-":
+        return "py"
+    suffix = Path(output).suffix.lower()
+    if suffix in (".pt", ".pth"):
+        return "pt"
+    if suffix == ".py":
+        return "py"
     raise SpecError(
-        f"don't know how to write '{escape_controls(out.name, True)}'",
+        f"don't know how to write '{escape_controls(Path(output).name, True)}'",
         None,
-        hint="use -o model.py for Python source or -o model.pt for a state_dict",
+        hint="use -o model.py for Python source or -o model.pt for a state_dict (or say --format py|pt)",
     )
 
 

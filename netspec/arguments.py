@@ -1,10 +1,11 @@
-"""What a caller passes besides the spec: the input shape and network parameters, checked once.
-
-The command line and the Python API accept exactly the same things, checked here:
+"""What a caller passes besides the spec: `--input`, and the names of network parameters.
 
     check_input((3, 224, 224))          -> (3, 224, 224)
     check_input((3, 8.5, 8))            -> SpecError: input expects (C, H, W) ...
     network_args({"num_classes": 10}, {"width": 2})  -> {"num_classes": 10, "width": 2}
+
+The values of network parameters and the API's `input=` are checked where the
+evaluator binds them, with the network's location (netspec.evaluate, netspec.values).
 
 Network parameters and loader options never share a namespace: the loader's own
 options (`input`, `limits`, `import_roots`, `params`) are keyword-only arguments,
@@ -14,20 +15,13 @@ and a network parameter of the same name is passed in the `params` dict
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import SpecError, escape_controls, unsafe_character
+from .errors import SpecError, escape_controls
 
 MAX_DIM = 1 << 16  # one input dimension (the command line's bound since the beginning)
-# Defaults of the evaluator's Limits (max_int, max_str, max_list, max_expr_depth), used
-# when the Limits object in use does not name them.
-MAX_INT = 10**15
-MAX_STR = 10_000
-MAX_LIST = 100_000
-MAX_NESTING = 100
 NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -59,12 +53,12 @@ def check_input(value: Any, what: str = "input") -> tuple[int, ...] | None:
     return tuple(int(d) for d in dims)
 
 
-def network_args(params: Mapping[str, Any] | None, kwargs: Mapping[str, Any], limits: Any = None) -> dict[str, Any]:
-    """Network parameters from a `params` dict and keyword arguments, each name given once, values checked.
+def network_args(params: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Network parameters from a `params` dict and keyword arguments, each name given once.
 
-    Values are what a `--set` expression can produce: bool, int, float, str, None, lists
-    (tuples) of these and init schemes, within the evaluator's limits on integers,
-    strings and lists. Lists become tuples, as the evaluator represents them.
+    The values themselves are checked by the evaluator when it binds them, at the
+    network's location and within its Limits (integers, lists, nesting, types), exactly
+    as a `--set` value is.
     """
     if params is not None and not isinstance(params, Mapping):
         raise SpecError(f"params must be a dict of network parameters, got {type(params).__name__}")
@@ -75,50 +69,5 @@ def network_args(params: Mapping[str, Any] | None, kwargs: Mapping[str, Any], li
                 raise SpecError(f"{brief(name)} is not a network parameter name", hint="names are like num_classes")
             if name in out:
                 raise SpecError(f"network parameter '{name}' is given twice (in params and as a keyword)")
-            out[name] = _value(value, name, limits)
+            out[name] = value
     return out
-
-
-def _value(value: Any, name: str, limits: Any) -> Any:
-    max_int = getattr(limits, "max_int", MAX_INT)
-    max_str = getattr(limits, "max_str", MAX_STR)
-    max_list = getattr(limits, "max_list", MAX_LIST)
-    max_depth = getattr(limits, "max_expr_depth", MAX_NESTING)
-    count = 0
-
-    def check(v: Any, depth: int) -> Any:
-        nonlocal count
-        if v is None or isinstance(v, bool):
-            return v
-        if isinstance(v, int):
-            if not -max_int <= v <= max_int:
-                raise SpecError(f"network parameter '{name}': {brief(v)} is larger than {max_int:,}")
-            return int(v)
-        if isinstance(v, float):
-            if not math.isfinite(v):
-                raise SpecError(f"network parameter '{name}': {v} is not a finite number")
-            return float(v)
-        if isinstance(v, str):
-            if len(v) > max_str:
-                raise SpecError(f"network parameter '{name}': a string of {len(v):,} characters (at most {max_str:,})")
-            bad = unsafe_character(v)
-            if bad is not None:
-                raise SpecError(f"network parameter '{name}': the string holds the control character U+{ord(bad):04X}")
-            return str(v)
-        if isinstance(v, (list, tuple)):
-            if depth >= max_depth:
-                raise SpecError(f"network parameter '{name}': lists nested deeper than {max_depth}")
-            count += len(v)
-            if count > max_list:
-                raise SpecError(f"network parameter '{name}': more than {max_list:,} list items")
-            return tuple(check(x, depth + 1) for x in v)
-        from .ops import Init
-
-        if isinstance(v, Init):
-            return v
-        raise SpecError(
-            f"network parameter '{name}': a {type(v).__name__} is not a spec value",
-            hint="values are bool, int, float, str, None, lists of them, or init schemes",
-        )
-
-    return check(value, 0)

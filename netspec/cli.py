@@ -1,7 +1,9 @@
-"""The `netspec` command: list, ops, check, summary, compile, render, diff, view.
+"""The `netspec` command: list, ops, check, summary, compile, render, diff, view, weights, fmt.
 
 Every user mistake prints a SpecError (file:line:col, source line, caret, hint)
-and exits 1; nothing prints a Python traceback.
+and exits 1; a bad combination of options exits 2, as argparse does for its own
+usage errors; nothing prints a Python traceback. Diagnostics are coloured on a
+terminal only (NO_COLOR turns colour off, FORCE_COLOR on); `-o -` writes to stdout.
 """
 
 from __future__ import annotations
@@ -12,15 +14,25 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypedDict
 
+from . import TORCH_HINT, __version__
 from .ast import Const, Param
-from .errors import SpecError, argument_error, escape_controls, source_line
+from .errors import SpecError, argument_error, escape_controls, source_line, use_color
 from .graph import Graph
 from .jsonout import dumps
+
+
+class UsageError(Exception):
+    """Options that cannot go together (exit 2, like argparse's own usage errors)."""
+
+
+class StrictError(Exception):
+    """`--strict` and the spec has lint warnings (exit 1)."""
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
     """`--set num_classes=10 --set block="basic"` -> values, read by our expression parser."""
     from .ast import Span
+    from .limits import LimitError
     from .parse import _parse_expr
     from .values import Env, evaluate
 
@@ -35,6 +47,8 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         span = Span("<--set>", 1, 1, 1, len(text) + 1)
         try:
             out[name] = evaluate(_parse_expr(text, span), Env())
+        except LimitError:
+            raise
         except SpecError:
             out[name] = text  # a bare word is a string
     return out
@@ -60,11 +74,22 @@ def load_graph(args: argparse.Namespace) -> Graph:
 
     params, shape = _parse_set(args.set), _parse_input(args.input)
     try:
-        return load(args.spec, input=shape, params=params)
+        g = load(args.spec, input=shape, params=params)
     except SpecError as err:
         if shape is not None:
             _size_hint(err, args.spec, params, shape)
         raise
+    if getattr(args, "strict", False) and g.warnings:
+        _print_warnings(g)
+        n = len(g.warnings)
+        raise StrictError(f"{n} lint warning{'s' if n > 1 else ''}, and --strict makes them errors")
+    return g
+
+
+def _print_warnings(g: Graph) -> None:
+    color = use_color(sys.stderr)
+    for w in g.warnings:
+        print(w.render(color=color) if hasattr(w, "render") else str(w), file=sys.stderr)
 
 
 def _size_hint(err: SpecError, spec: str, params: dict[str, Any], shape: tuple[int, ...]) -> None:
@@ -80,6 +105,7 @@ def _size_hint(err: SpecError, spec: str, params: dict[str, Any], shape: tuple[i
 
 def cmd_list(args: argparse.Namespace) -> int:
     from .library import Loader, library_dir, network_params
+    from .weights import weights_for
 
     loader = Loader()
     entries: list[ListEntry] = []
@@ -88,24 +114,65 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, (entry, owner) in loaded.networks.items():
             if owner is not loaded:
                 continue
-            params = {p.name: _default_text(p) for p in network_params(entry, owner)}
-            entries.append({"name": name, "file": path.name, "params": params})
+            params = [_param_entry(p, loaded.env) for p in network_params(entry, owner)]
+            known = weights_for(name)
+            default = next((w.tag for w in known if w.default), None)
+            entries.append(
+                {
+                    "name": name,
+                    "file": path.name,
+                    "params": params,
+                    "weights": [w.tag for w in known],
+                    "default_weights": default,
+                }
+            )
     if args.json:
-        print(dumps(entries, indent=2))
+        print(dumps({"schema_version": SCHEMA_VERSION, "networks": entries}, indent=2))
         return 0
     width = max(len(e["name"]) for e in entries) if entries else 0
     for e in entries:
-        text = ", ".join(f"{k}={v}" if v is not None else k for k, v in e["params"].items())
-        print(f"{e['name'].ljust(width)}  {e['file']:<22} {text}")
+        text = ", ".join(p["name"] if p["required"] else f"{p['name']}={p['text']}" for p in e["params"])
+        marked = [t + ("*" if t == e["default_weights"] else "") for t in e["weights"]]
+        tags = f"  [weights: {', '.join(marked)}]" if marked else ""
+        print(f"{e['name'].ljust(width)}  {e['file']:<22} {text}{tags}")
     return 0
 
 
+SCHEMA_VERSION = 1  # of every --json output; raised when a field changes meaning or goes
+
+
+class ParamEntry(TypedDict):
+    """A network parameter in `netspec list --json`: its default as a JSON value and as written."""
+
+    name: str
+    required: bool
+    default: Any  # the value (numbers as numbers), or null when required or not a constant
+    text: str | None  # the default as the spec writes it (`1e-5`, `"basic"`, `cfg_d`)
+
+
 class ListEntry(TypedDict):
-    """One row of `netspec list --json`: a network, its file and its parameters' default text."""
+    """One row of `netspec list --json`: a network, its file, its parameters, and the tags of its
+    pretrained weights (`netspec weights`) with the one `DEFAULT` names."""
 
     name: str
     file: str
-    params: dict[str, str | None]
+    params: list[ParamEntry]
+    weights: list[str]
+    default_weights: str | None
+
+
+def _param_entry(p: Param, env: Any) -> ParamEntry:
+    """A parameter's default, evaluated where the spec can be (its file's constants)."""
+    from .table import jsonable
+    from .values import evaluate
+
+    value = None
+    if p.default is not None:
+        try:
+            value = jsonable(evaluate(p.default, env))
+        except SpecError:
+            value = None  # it reads another parameter: only the text says what it is
+    return {"name": p.name, "required": p.default is None, "default": value, "text": _default_text(p)}
 
 
 def _default_text(p: Param) -> str | None:
@@ -134,16 +201,24 @@ def cmd_ops(args: argparse.Namespace) -> int:
             from .errors import did_you_mean
 
             raise SpecError(f"unknown op '{kind}'", None, hint=did_you_mean(kind, OPS))
+    if args.json:
+        from .docgen import op_json
+
+        ops = [op_json(OPS[kind]) for kind in kinds]
+        print(dumps({"schema_version": SCHEMA_VERSION, "ops": ops}, indent=2))
+        return 0
+    for kind in kinds:
         print(op_text(OPS[kind]))
     return 0
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .ops import fmt_shape
+    from .fmt import fmt_shape
 
+    if args.json:
+        return _check_json(args)
     g = load_graph(args)
-    for w in g.warnings:
-        print(w.render() if hasattr(w, "render") else str(w), file=sys.stderr)
+    _print_warnings(g)
     outs = ", ".join(f"{k} {fmt_shape(v)}" for k, v in g.output_shapes().items())
     print(
         f"ok: {g.name}: input {fmt_shape(g.input_shape)} -> {outs}; "
@@ -152,6 +227,53 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.sizes:
         print(_sizes(args, g).text())
     return 0
+
+
+def _check_json(args: argparse.Namespace) -> int:
+    """`check --json`: the verdict, or the error, as one JSON object on stdout (exit 0 or 1)."""
+    try:
+        g = load_graph(args)
+        sizes = _sizes(args, g).as_json() if args.sizes else None
+    except SpecError as err:
+        data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "ok": False, "error": _diagnostic(err, "error")}
+        print(dumps(data, indent=2))
+        return 1
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "ok": True,
+        "network": g.name,
+        "file": g.file,
+        "input": [1, *g.input_shape],
+        "outputs": {k: {"shape": [1, *v], "train_only": k in g.train_outputs} for k, v in g.output_shapes().items()},
+        "layers": len(g.layers()),
+        "params": g.params,
+        "macs": g.macs,
+        "warnings": [_diagnostic(w, "warning") for w in g.warnings],
+    }
+    if sizes is not None:
+        data["input_sizes"] = sizes
+    print(dumps(data, indent=2))
+    return 0
+
+
+def _diagnostic(d: Any, severity: str) -> dict[str, Any]:
+    """A SpecError or lint warning as JSON: where (1-based, end exclusive), what, and the rendered text."""
+    span = d.span
+    where = (
+        {"file": span.file, "line": span.line, "col": span.col, "end_line": span.end_line, "end_col": span.end_col}
+        if span is not None
+        else {"file": None, "line": None, "col": None, "end_line": None, "end_col": None}
+    )
+    return {
+        "severity": severity,
+        "code": getattr(d, "code", None),
+        "message": d.message,
+        **where,
+        "path": d.path,
+        "hint": d.hint,
+        "notes": list(d.notes),
+        "text": d.render(),
+    }
 
 
 def _sizes(args: argparse.Namespace, g: Graph) -> Any:
@@ -163,25 +285,63 @@ def _sizes(args: argparse.Namespace, g: Graph) -> Any:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .summary import as_json, table
+    from .table import Summary, parse_columns, parse_depth
 
     g = load_graph(args)
-    sizes = _sizes(args, g)
+    s = Summary(g, parse_depth(args.depth), parse_columns(args.columns), args.batch, args.dtype)
+    sizes = _sizes(args, g) if args.sizes else None  # ~0.2 s on resnet152: asked for, not by default
     if args.json:
-        print(dumps({**as_json(g, args.depth), "input_sizes": sizes.as_json()}))
+        data = s.as_json()
+        if sizes is not None:
+            data["input_sizes"] = sizes.as_json()
+        text = dumps(data)
     else:
-        print(table(g, args.depth))
-        print(sizes.short())
+        text = s.text() + (f"\n{sizes.short()}" if sizes is not None else "")
+    _emit(args.output, text, g.files)
     return 0
 
 
-def cmd_compile(args: argparse.Namespace) -> int:
-    from netspec.compiler.to_torch import compile_cli
+def _emit(output: str, text: str, protect: tuple[str, ...] = ()) -> None:
+    """Print `text` (`-o -`, the default) or write it to a file, whole or not at all, never over a spec."""
+    if output == "-":
+        print(text)
+        return
+    from .files import write_atomic
 
-    return compile_cli(load_graph(args), args)
+    write_atomic(output, (text + "\n").encode("utf-8"), protect)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    if args.output == "-" and (args.format == "pt" or args.weights is not None):
+        raise UsageError("-o - writes Python source; a state_dict (--format pt, --weights) needs a file: -o model.pt")
+    g = load_graph(args)
+    try:
+        from netspec.compiler.to_torch import compile_cli
+    except ModuleNotFoundError as err:
+        if err.name != "torch":
+            raise
+        raise SpecError("netspec compile needs torch, which is not installed", None, hint=TORCH_HINT) from None
+    return compile_cli(g, args)
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    """`netspec weights [NET]`: the pretrained checkpoints recorded for the library's networks."""
+    from .weights import records, table, weights_for
+
+    if args.json:
+        chosen = {args.network: weights_for(args.network)} if args.network else records()
+        if args.network and not chosen[args.network]:
+            table(args.network)  # raises the located "no weights" error
+        dump = {name: [w.model_dump(mode="json") for w in ws] for name, ws in chosen.items()}
+        print(dumps(dump, indent=2))
+        return 0
+    print(table(args.network))
+    return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    if args.output == "-" and args.format in ("png", "pdf"):
+        raise UsageError(f"-o - writes text (dot, svg or html); write {args.format} to a file: -o net.{args.format}")
     from netspec.compiler.to_graphviz import render_cli
 
     g = load_graph(args)
@@ -204,10 +364,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         ga = load(args.a, input=_parse_input(args.input_a or args.input), params={**both, **_parse_set(args.set_a)})
         gb = load(args.b, input=_parse_input(args.input_b or args.input), params={**both, **_parse_set(args.set_b)})
     except SpecError as err:
-        print(err.render(), file=sys.stderr)
+        print(err.render(color=use_color(sys.stderr)), file=sys.stderr)
         return 2
     d = diff(ga, gb, escape_controls(args.a, True), escape_controls(args.b, True))  # labels reach the terminal
-    print(dumps(as_json(d), indent=2) if args.json else text(d))
+    try:
+        _emit(args.output, dumps(as_json(d), indent=2) if args.json else text(d), (*ga.files, *gb.files))
+    except SpecError as err:
+        print(err.render(color=use_color(sys.stderr)), file=sys.stderr)
+        return 2
     return 0 if d.identical else 1
 
 
@@ -219,11 +383,33 @@ def cmd_view(args: argparse.Namespace) -> int:
     )
 
 
-def _spec_args(p: argparse.ArgumentParser) -> None:
+# ---- fmt (netspec/fmt_spec.py)
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from .fmt_spec import fmt_cli
+
+    return fmt_cli(args)
+
+
+def _fmt_parser(sub: Any) -> None:
+    p = sub.add_parser("fmt", help="lay out .net files the canonical way (comments kept); --check for CI")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a .net file, a folder of them, or - for stdin -> stdout")
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; list the files that would change; exit 1 if any"
+    )
+    p.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
+    p.set_defaults(fn=cmd_fmt)
+
+
+# ---- end fmt
+
+
+def _spec_args(p: argparse.ArgumentParser, strict: bool = True) -> None:
     p.add_argument("spec", help="a library name (resnet50), a file (my.net) or file.net:network")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a network parameter")
     p.add_argument("--input", metavar="CxHxW", help="override the input shape, e.g. 3x512x512")
     _import_root_arg(p)
+    if strict:
+        p.add_argument("--strict", action="store_true", help="treat lint warnings as errors (exit 1)")
     _plugin_arg(p)
 
 
@@ -243,12 +429,6 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def _depth(text: str) -> int:
-    if not text.isdigit() or len(text) > 4:
-        raise argparse.ArgumentTypeError(f"a depth is a number from 0 to 9999, got {text!r}")
-    return int(text)
-
-
 def _plugin_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--plugin",
@@ -261,14 +441,16 @@ def _plugin_arg(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netspec", description="Check, summarize, render and compile CNN specs.")
+    parser.add_argument("-V", "--version", action="version", version=f"netspec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list the networks in the spec library")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
     p.set_defaults(fn=cmd_list)
 
     p = sub.add_parser("ops", help="show ops with their parameters")
     p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
     _plugin_arg(p)
     p.set_defaults(fn=cmd_ops)
 
@@ -279,23 +461,46 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also work out which input heights and widths run, and which lose no pixels",
     )
+    p.add_argument("--json", action="store_true", help="the verdict or the error as JSON on stdout (schema_version 1)")
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("summary", help="per-layer table: shapes, params, MACs, receptive field")
     _spec_args(p)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--depth", type=_depth, default=None, help="group rows by scope depth (0 = top level)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
+    p.add_argument("--depth", default=None, help="group rows by scope depth (0 = top level); 'full': every layer")
+    p.add_argument(
+        "--columns",
+        default=None,
+        metavar="COLS",
+        help="comma-separated, in order: op,in,out,kernel,params,trainable,macs,rf,param_mb,act_mb, or all "
+        "(default op,out,params,macs,rf)",
+    )
+    p.add_argument("--batch", type=int, default=None, help="batch size for shapes and memory (default: N, memory of 1)")
+    p.add_argument("--dtype", default="float32", help="float32 (default), float16, bfloat16 or float64, for memory")
+    p.add_argument("--sizes", action="store_true", help="also print which input sizes run (as check --sizes)")
+    p.add_argument("-o", "--output", default="-", metavar="FILE", help="write the table or JSON here (- = stdout)")
     p.set_defaults(fn=cmd_summary)
 
     p = sub.add_parser("compile", help="compile to a torch module; -o model.py writes standalone source")
     _spec_args(p)
-    p.add_argument("-o", "--output", required=True, help="model.py (source) or model.pt (state_dict)")
+    p.add_argument("-o", "--output", required=True, help="model.py (source; - = stdout) or model.pt (state_dict)")
+    p.add_argument("--format", choices=["py", "pt"], help="what to write (default: from the -o suffix)")
+    p.add_argument(
+        "--weights",
+        metavar="TAG|FILE|URL",
+        help="load pretrained weights into the state_dict: a tag (netspec weights NET), a file or a URL",
+    )
     p.add_argument("--class-name", default=None)
     p.set_defaults(fn=cmd_compile)
 
     p = sub.add_parser("render", help="draw the architecture (svg, png, pdf, dot, or an interactive .html page)")
     _spec_args(p)
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="net.svg, .png, .pdf, .dot or .html; - = stdout")
+    p.add_argument(
+        "--format",
+        choices=["svg", "png", "pdf", "dot", "html"],
+        help="what to write (default: from the -o suffix; dot for -o -)",
+    )
     p.add_argument("--depth", default=None, help="0 = blocks as boxes; 'full' opens everything")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
     p.add_argument(
@@ -318,17 +523,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-a", metavar="CxHxW", help="the input shape of A")
     p.add_argument("--input-b", metavar="CxHxW", help="the input shape of B")
     p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
+    p.add_argument("-o", "--output", default="-", metavar="FILE", help="write the report here (- = stdout)")
     _import_root_arg(p)
     _plugin_arg(p)
     p.set_defaults(fn=cmd_diff)
 
     p = sub.add_parser("view", help="serve the interactive diagram on localhost, redrawn when the spec is saved")
-    _spec_args(p)
+    _spec_args(p, strict=False)  # a live page shows warnings and errors as they come
     p.add_argument("--depth", default=None, help="the level shown first: 0 = blocks as boxes; 'full' opens everything")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
     p.add_argument("--port", type=_port, default=0, help="default: any free port")
     p.add_argument("--no-open", action="store_true", help="do not open a browser")
     p.set_defaults(fn=cmd_view)
+
+    p = sub.add_parser("weights", help="pretrained weights recorded for the library's networks (tags, preprocessing)")
+    p.add_argument("network", nargs="?", help="one network's records in full (default: every network's tags)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_weights)
+
+    _fmt_parser(sub)
     return parser
 
 
@@ -349,19 +562,26 @@ def main(argv: list[str] | None = None) -> int:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
+    color = use_color(sys.stderr)
     trouble = 2 if fn is cmd_diff else 1  # for diff, 1 means "different"
     try:
         _load_plugins(args.plugin if "plugin" in args else [])
     except SpecError as err:
-        print(err.render(), file=sys.stderr)
+        print(err.render(color=color), file=sys.stderr)
         return trouble
     try:
         with _import_roots(args):
             code = fn(args)
         sys.stdout.flush()  # a full disk or closed pipe shows up here, not at exit
         return code
+    except UsageError as err:
+        print(f"netspec {args.command}: error: {escape_controls(str(err))}", file=sys.stderr)
+        return 2
+    except StrictError as err:
+        print(SpecError(str(err)).render(color=color), file=sys.stderr)
+        return 1
     except SpecError as err:
-        print(err.render(), file=sys.stderr)
+        print(err.render(color=color), file=sys.stderr)
         return 1
     except RecursionError:
         print("error: the spec is nested too deeply", file=sys.stderr)

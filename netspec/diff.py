@@ -20,11 +20,11 @@ sums over all layers of the group, so they add up to the totals.
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from .graph import Graph, Node
+from .jsonout import finite
 from .ops import fmt_shape
 
 SCHEMA_VERSION = 1
@@ -433,8 +433,8 @@ def as_json(d: Diff) -> dict[str, Any]:
             if e.status != "same"
         ],
     }
-    json.dumps(out, allow_nan=False)  # strict JSON: fail here, not in a consumer
-    return out
+    strict: dict[str, Any] = finite(out)  # strict JSON: a non-finite float becomes "inf" or "nan" (netspec.jsonout)
+    return strict
 
 
 def _plain(v: Any) -> Any:

@@ -10,8 +10,10 @@ hint: did you mean 'batchnorm'?
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Iterable
+from typing import TextIO
 
 from .ast import Span
 
@@ -120,9 +122,9 @@ class SpecError(Exception):
             self.path = path
         return self
 
-    def render(self) -> str:
-        """Format as `file:line:col: error: ...`, the source line, a caret and a hint."""
-        return render_diagnostic("error", self.message, self.span, self.path, self.notes, self.hint)
+    def render(self, color: bool = False) -> str:
+        """Format as `file:line:col: error: ...`, the source line, a caret and a hint (ANSI colours if asked)."""
+        return render_diagnostic("error", self.message, self.span, self.path, self.notes, self.hint, color)
 
     def __str__(self) -> str:
         return self.render()
@@ -135,27 +137,38 @@ def render_diagnostic(
     path: str | None = None,
     notes: Iterable[str] = (),
     hint: str | None = None,
+    color: bool = False,
 ) -> str:
-    """Format a diagnostic (an error, or a lint warning) with its source line and caret."""
-    message = escape_controls(message)
+    """Format a diagnostic (an error, or a lint warning) with its source line and caret.
+
+    With `color`, the severity and caret are red (error) or yellow (warning), the
+    location and message bold, the gutter blue and the hint cyan, as rustc and ruff do.
+    Every part that comes from the user (message, file name, source line, path, notes,
+    hint) has its control characters escaped first, so only netspec's own colours reach
+    the terminal.
+    """
+    paint = _paint if color else _plain
+    tone = "31" if severity == "error" else "33"
+    head = f"{paint(severity + ':', '1;' + tone)} {paint(escape_controls(message), '1')}"
     lines = []
     if span is None:
-        lines.append(f"{severity}: {message}")
+        lines.append(head)
     else:
         s = span
-        lines.append(f"{escape_controls(s.file, newlines=True)}:{s.line}:{s.col}: {severity}: {message}")
+        where = f"{escape_controls(s.file, newlines=True)}:{s.line}:{s.col}:"
+        lines.append(f"{paint(where, '1')} {head}")
         src = source_line(s.file, s.line)
         if src is not None:
             end = s.end_col if s.end_line == s.line else len(src) + 1
             shown, start, width = _excerpt(src.replace("\t", " "), s.col - 1, max(end - s.col, 1))
             gutter = " " * (len(str(s.line)) + 1)
-            lines.append(f" {s.line} | {shown}")
-            lines.append(f"{gutter} | {' ' * start}{'^' * width}")
+            lines.append(f"{paint(f' {s.line} |', '34')} {shown}")
+            lines.append(f"{paint(f'{gutter} |', '34')} {' ' * start}{paint('^' * width, tone)}")
     if path:
-        lines.append(f"  at: {escape_controls(path, newlines=True)}")
-    lines.extend(f"note: {escape_controls(n)}" for n in notes)
+        lines.append(f"  {paint('at:', '2')} {escape_controls(path, newlines=True)}")
+    lines.extend(f"{paint('note:', '1')} {escape_controls(n)}" for n in notes)
     if hint:
-        lines.append(f"hint: {escape_controls(hint)}")
+        lines.append(f"{paint('hint:', '1;36')} {escape_controls(hint)}")
     return "\n".join(lines)
 
 
@@ -171,6 +184,31 @@ def _excerpt(src: str, col: int, width: int) -> tuple[str, int, int]:
     shown = ("..." if lo else "") + head + escape_controls(src[col:hi], True) + ("..." if hi < len(src) else "")
     start = len(head) + (3 if lo else 0)
     return shown, start, max(1, min(len(mid), len(shown) - start))
+
+
+def _paint(text: str, sgr: str) -> str:
+    return f"\033[{sgr}m{text}\033[0m"
+
+
+def _plain(text: str, sgr: str) -> str:
+    return text
+
+
+def use_color(stream: TextIO) -> bool:
+    """Whether diagnostics written to `stream` get ANSI colours.
+
+    NO_COLOR (any non-empty value, no-color.org) turns them off, then FORCE_COLOR turns them
+    on (force-color.org); otherwise only a terminal that is not TERM=dumb gets them. The order
+    is CPython's own (3.13's `_colorize`).
+    """
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    if os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str | None:

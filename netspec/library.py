@@ -24,11 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from . import ast as A
-from .arguments import check_input, network_args
+from .arguments import brief, network_args
 from .errors import SpecError, did_you_mean
 from .evaluate import BlockEntry, Evaluator, Limits, bind_params
 from .files import MAX_FILE_BYTES, ImportRoots, as_path, read_spec, real
 from .graph import Graph
+from .limits import LimitError, Meter
 from .lint import lint
 from .names import check_block_names, check_names
 from .ops import Shape
@@ -60,17 +61,23 @@ class LoadedFile:
 
 
 class Loader:
-    """Reads files once, follows imports (inside the allowed roots), detects cycles.
+    """Reads files once, follows imports (inside the allowed roots), detects cycles; file-level
+    lets count against `limits`.
 
     Args:
+        limits: the evaluator's resource limits.
         roots: where imports may lead; by default the folder of the first file loaded,
             the library, and `import_roots`.
         import_roots: more folders imports may read (`--import-root`).
     """
 
-    def __init__(self, roots: ImportRoots | None = None, import_roots: Roots = ()) -> None:
+    def __init__(
+        self, limits: Limits | None = None, *, roots: ImportRoots | None = None, import_roots: Roots = ()
+    ) -> None:
         self.files: dict[Path, LoadedFile] = {}
         self.loading: list[Path] = []
+        self.limits = limits or Limits()
+        self.meter = Meter(self.limits)
         self.roots = roots
         self.import_roots = tuple(import_roots)
 
@@ -83,13 +90,15 @@ class Loader:
         if path in self.loading:
             cycle = " -> ".join(p.name for p in [*self.loading[self.loading.index(path) :], path])
             raise SpecError(f"import cycle: {cycle}", span, hint="move the shared blocks into a file both import")
+        if len(self.loading) >= self.limits.max_import_depth:
+            raise LimitError("max_import_depth", f"imports nested deeper than {self.limits.max_import_depth}", span)
         text = read_spec(path, span, MAX_FILE_BYTES)
         display = _display(path)
         module = parse(text, display)
         check_block_names(module)
         self.loading.append(path)
         try:
-            loaded = LoadedFile(path, module, Env())
+            loaded = LoadedFile(path, module, Env(meter=self.meter))
             for imp in module.imports:
                 self._import(loaded, imp)
             for let in module.lets:
@@ -175,7 +184,7 @@ def network_params(
     if entry.name in seen:
         raise SpecError(f"network alias cycle: {' -> '.join([*seen, entry.name])}", entry.span)
     if len(seen) >= Limits.max_depth:
-        raise SpecError(f"network aliases nested deeper than {Limits.max_depth}", entry.span)
+        raise LimitError("max_depth", f"network aliases nested deeper than {Limits.max_depth}", entry.span)
     target, tfile = _target(entry, owner)
     params = network_params(target, tfile, (*seen, entry.name))
     bound = {k.name for k in entry.kwargs} | {p.name for p, _ in zip(params, entry.args, strict=False)}
@@ -268,13 +277,13 @@ def load(
         params, kwargs: network parameters; a parameter named like one of the options
             above goes in `params` (`params={"input": 3}`).
     """
-    shape = check_input(input)
-    values = network_args(params, kwargs, limits)
+    shape = _screen_input(input)  # checked, at the network's location, by the evaluator
+    values = network_args(params, kwargs)
     roots = _roots(import_roots)
     _check_limits(limits)
     with _no_gc():
         path, name = resolve(spec)
-        loader = Loader(import_roots=roots)
+        loader = Loader(limits, import_roots=roots)
         graph = build(loader.load(path), name, values, shape, limits)
         graph.files = tuple(str(p) for p in loader.files)
         return graph
@@ -290,6 +299,19 @@ def _roots(folders: Roots) -> list[Path]:
         return [check_root(f) for f in folders]
     except TypeError:
         raise SpecError(f"import_roots must be a list of folders, got {type(folders).__name__}") from None
+
+
+def _screen_input(shape: Any) -> Any:
+    """Refuse an `input=` holding an integer too long to print (str() fails beyond 4,300 digits),
+    which the evaluator's located check would try to quote; anything else goes on to that check."""
+    if isinstance(shape, (tuple, list)) and len(shape) <= 3:
+        for d in shape:
+            if isinstance(d, int) and d.bit_length() > 4096:
+                raise SpecError(
+                    f"an input shape is 1 or 3 integers from 1 to 65536, got {brief(d)}",
+                    hint="e.g. input=(3, 224, 224) or --input 3x224x224",
+                )
+    return shape
 
 
 def _check_limits(limits: Any) -> None:
@@ -325,14 +347,14 @@ def load_text(
     (and `import_roots`). Arguments as `load`."""
     if not isinstance(text, str):
         raise SpecError(f"load_text expects the spec as a str, got {type(text).__name__}")
-    shape = check_input(input)
-    values = network_args(params, kwargs, limits)
+    shape = _screen_input(input)  # checked, at the network's location, by the evaluator
+    values = network_args(params, kwargs)
     _check_limits(limits)
     file = as_path(file, "file")
-    loader = Loader(ImportRoots.make(Path.cwd(), extra=_roots(import_roots)))
+    loader = Loader(limits, roots=ImportRoots.make(Path.cwd(), extra=_roots(import_roots)))
     module = parse(text, file)
     check_block_names(module)
-    loaded = LoadedFile(Path.cwd() / file, module, Env())
+    loaded = LoadedFile(Path.cwd() / file, module, Env(meter=loader.meter))
     for imp in module.imports:
         loader._import(loaded, imp)
     for let in module.lets:

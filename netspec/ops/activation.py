@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from ..receptive import POINT, Reach, Whole
 from .base import Family, Int, Op, Shape, ShapeError, register
 from .form import Call, In, Module
 
@@ -130,6 +131,9 @@ class Softmax(_Act):
         if self.dim > len(ins[0]):
             raise ShapeError(f"softmax dim={self.dim} but the input has only {len(ins[0])} non-batch dims")
         return ins[0]
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return (Whole() if self.dim == 2 else POINT, Whole() if self.dim == 3 else POINT)
 
     def _kwargs(self) -> tuple[tuple[str, Any], ...]:
         return (("dim", self.dim),)
