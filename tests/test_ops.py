@@ -110,8 +110,11 @@ def test_conv_transpose_shape_rule_equals_torch(h: int, k: int, s: int, p: int, 
     try:
         rule = OPS["conv_transpose"](**params).infer([(3, h, h + 1)])
     except ShapeError:
-        with pytest.raises(RuntimeError):
-            torch.nn.ConvTranspose2d(3, 2, k, s, p, op, 1, True, d)(x)
+        try:  # torch refuses, or (a negative padding overlap) returns an empty map, which netspec refuses
+            y = torch.nn.ConvTranspose2d(3, 2, k, s, p, op, 1, True, d)(x)
+        except RuntimeError:
+            return
+        assert y.numel() == 0, y.shape
         return
     assert rule == tuple(torch.nn.ConvTranspose2d(3, 2, k, s, p, op, 1, True, d)(x).shape[1:])
 

@@ -113,7 +113,7 @@ def test_cli_weights_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert code == 1 and "error: no pretrained weights are recorded for 'unet'" in err
 
     code, out, _ = _cli("list", "--json")
-    rows = {r["name"]: r for r in json.loads(out)}
+    rows = {r["name"]: r for r in json.loads(out)["networks"]}
     assert rows["resnet50"]["weights"] == ["IMAGENET1K_V1", "IMAGENET1K_V2"]
     assert rows["resnet50"]["default_weights"] == "IMAGENET1K_V2"
     assert rows["unet"]["weights"] == [] and rows["unet"]["default_weights"] is None
