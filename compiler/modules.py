@@ -16,7 +16,7 @@ from torch import nn
 
 
 class ChannelLayerNorm(nn.Module):
-    """Layer norm over the channels at every position (ConvNeXt's LayerNorm2d); plain on (N, F).
+    """Layer norm over the channels (dim 1) at every position (ConvNeXt's LayerNorm2d); plain on (N, F).
 
     Args:
         channels: C, the size normalised over.
@@ -33,11 +33,9 @@ class ChannelLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels)) if affine else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            return F.layer_norm(x, (self.channels,), self.weight, self.bias, self.eps)
-        x = x.permute(0, 2, 3, 1)  # channels last, where layer_norm normalises
+        x = x.movedim(1, -1)  # channels last, where layer_norm normalises
         x = F.layer_norm(x, (self.channels,), self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
+        return x.movedim(-1, 1)
 
 
 class GlobalPool(nn.Module):

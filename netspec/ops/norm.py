@@ -144,9 +144,10 @@ class InstanceNorm(ParamOp):
 class LayerNorm(ParamOp):
     """Layer norm over channels at each position (ConvNeXt's LayerNorm2d), or over the last `over` dims.
 
-    Without `over`: (C,H,W) maps are normalised over C at every position, (F,) vectors
-    over F. `over=k` is `nn.LayerNorm` over the last k dims: `layer_norm over=1` on a
-    (L,E) sequence normalises each token, as in a transformer.
+    Without `over`: the channels (dim 1) are normalised at every position, so (C,H,W)
+    maps over C at each pixel and (F,) vectors over F. `over=k` is `nn.LayerNorm` over
+    the last k dims: `layer_norm over=1` on a (L,E) sequence normalises each token, as
+    in a transformer.
     """
 
     kind: ClassVar[str] = "layer_norm"
@@ -163,14 +164,12 @@ class LayerNorm(ParamOp):
     def normalized(self, shape: Shape) -> Shape:
         """The dims normalised over: the channels, or the last `over` dims."""
         if self.over is None:
-            if len(shape) not in (1, 3):
-                raise ShapeError(
-                    f"layer_norm over the channels needs (N,C,H,W) or (N,F) but got {fmt_shape(shape)}",
-                    hint="write layer_norm over=1 to normalise the last dim (each token of a sequence)",
-                )
             return shape[:1]
         if self.over > len(shape):
-            raise ShapeError(f"layer_norm over={self.over} but {fmt_shape(shape)} has only {len(shape)} non-batch dims")
+            raise ShapeError(
+                f"layer_norm over={self.over} but {fmt_shape(shape)} has only {len(shape)} non-batch dims",
+                hint="over counts the last dims normalised together: over=1 normalises each token of a sequence",
+            )
         return shape[len(shape) - self.over :]
 
     def infer(self, ins: list[Shape]) -> Shape:

@@ -56,12 +56,13 @@ class Shift(Op):
 class Affine(Op):
     """x * scale + shift per channel (dim 1), with fixed constants: `affine scale=[...] shift=[...]`.
 
-    Each is one value per channel or a single value for all; the constants are
-    written into the generated code (no parameters, no buffers).
+    Each is one value per channel or a single value for all (a one-channel input takes
+    the constants' length, as torch broadcasts); the constants are written into the
+    generated code (no parameters, no buffers).
     """
 
     kind: ClassVar[str] = "affine"
-    doc: ClassVar[str] = "fixed per-channel x * scale + shift (dim 1; one value per channel, or one for all)"
+    doc: ClassVar[str] = "fixed x * scale + shift per channel (dim 1): one value per channel, or one for all"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = (
         {"scale": [2.0, 0.5, -1.0], "shift": [0.1]},
         [(3, 4, 4)],
@@ -76,14 +77,17 @@ class Affine(Op):
         return self
 
     def infer(self, ins: list[Shape]) -> Shape:
-        channels = ins[0][0]
+        channels = ins[0][0]  # torch broadcasting: a single channel takes the constants' length
         for name, values in (("scale", self.scale), ("shift", self.shift)):
-            if values is not None and len(values) not in (1, channels):
+            if values is None or len(values) in (1, channels):
+                continue
+            if channels != 1:
                 raise ShapeError(
                     f"affine {name} has {len(values)} values but {fmt_shape(ins[0])} has {channels} channels",
                     hint="give one value per channel (dim 1), or a single value for all",
                 )
-        return ins[0]
+            channels = len(values)
+        return (channels, *ins[0][1:])
 
     def call(self, ins: list[Shape]) -> Call:
         kw = tuple((k, v) for k, v in (("scale", self.scale), ("shift", self.shift)) if v is not None)

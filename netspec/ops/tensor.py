@@ -87,7 +87,8 @@ class Permute(Op):
         rank = len(shape)
         dims = self.dims
         if len(dims) == rank + 1:
-            if dims[0] % (rank + 1) != 0:
+            if dims[0] not in (0, -rank - 1):
+                axis(dims[0], shape, self.kind)  # out of range: torch's IndexError
                 raise ShapeError(
                     f"permute {list(dims)} moves the batch dim of {fmt_shape(shape)}",
                     hint="the batch (dim 0) stays first; or write only the non-batch dims, 1..rank",
