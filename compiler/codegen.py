@@ -31,6 +31,7 @@ import textwrap
 from dataclasses import dataclass, field
 from typing import Any
 
+from netspec.fmt import fmt_shape
 from netspec.graph import Graph, Node
 from netspec.ops import Shape
 from netspec.ops.form import Alias, Call, Form, In, Infix, Ins, Module
@@ -250,8 +251,8 @@ class Generator:
         for name in g.free_params:
             value = g.args.get(name)
             probe = _probe(value)
-            if probe is None or not var_ok(name) or name in taken:
-                continue
+            if probe is None or not var_ok(name) or name in taken or not any(same(v, value) for v in base):
+                continue  # (a value that no literal of the network class holds cannot become an argument)
             try:
                 other = g.rebuild({name: probe})
                 gen = Generator(other, self.root_name, expose=False)
@@ -1080,4 +1081,4 @@ def safe_text(text: str) -> str:
 
 
 def fmt(shape: Shape) -> str:
-    return "(N, " + ", ".join(str(d) for d in shape) + ")"
+    return fmt_shape(shape, sep=", ")

@@ -19,10 +19,7 @@ from netspec.graph import Graph
 
 def inplace_nodes(graph: Graph) -> set[str]:
     """The ids of the layers that may run in place."""
-    edges: dict[str, int] = {}
-    for layer in graph.layers():
-        for nid in layer.inputs:
-            edges[nid] = edges.get(nid, 0) + 1
+    edges = {nid: len(users) for nid, users in graph.consumers().items()}
     returned = set(graph.outputs.values())
     found = set()
     for node in graph.layers():

@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 import graphviz  # type: ignore[import-untyped]
 
 from netspec.errors import SpecError
+from netspec.fmt import fmt_count as fmt_count
+from netspec.fmt import fmt_shape as _fmt_shape
 from netspec.graph import Graph
 from netspec.ops import Family, Shape
 
@@ -90,14 +92,7 @@ FONT = "Helvetica"
 # ---------------------------------------------------------------- text
 def fmt_shape(shape: Shape) -> str:
     """(64, 56, 56) -> `64x56x56`; the batch dimension is never shown."""
-    return "x".join(str(d) for d in shape) if shape else "scalar"
-
-
-def fmt_count(n: float) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return f"{n:.0f}"
+    return _fmt_shape(shape, batch=False)
 
 
 def _e(text: Any) -> str:
@@ -400,10 +395,10 @@ class Diagram:
             ) from None
         return data
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write `.svg`, `.png`, `.pdf` or `.dot` (by suffix), whole or not at all."""
+    def save(self, path: str | os.PathLike[str], fmt: str | None = None) -> Path:
+        """Write `.svg`, `.png`, `.pdf`, `.dot` or `.html` (`fmt`, else by suffix), whole or not at all."""
         out = Path(path)
-        fmt = out.suffix.lower().lstrip(".")
+        fmt = fmt or out.suffix.lower().lstrip(".")
         if fmt == "gv":
             fmt = "dot"
         if fmt in ("html", "htm"):
@@ -527,7 +522,13 @@ def render(
 def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None) -> int:
     """`netspec render SPEC -o FILE [--depth N|full] [--rankdir TB|LR] [--layout auto|chain] [--diff BASE]`."""
     diagram = Diagram(make_view(graph, args.depth), args.rankdir, highlight, getattr(args, "layout", "auto"))
-    out = diagram.save(args.output)
+    fmt = getattr(args, "format", None)
+    if args.output == "-":  # text formats only (the command line refuses png and pdf)
+        fmt = fmt or "dot"
+        text = diagram.html() if fmt == "html" else diagram.source if fmt == "dot" else diagram.pipe(fmt).decode()
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return 0
+    out = diagram.save(args.output, fmt)
     view = diagram.view
     depth = "full" if view.depth is None else view.depth
     print(f"wrote {out}: {len(view.boxes)} boxes, {len(view.edges)} edges (depth {depth})")
@@ -537,7 +538,7 @@ def render_cli(graph: Graph, args: Any, highlight: Highlight | None = None) -> i
             f"diff against {highlight.baseline}: {marks.count('added')} boxes new, "
             f"{marks.count('changed')} changed, {len(highlight.removed)} layers removed"
         )
-    if out.suffix.lower() in (".dot", ".gv") and shutil.which("dot") is None:
+    if (fmt or out.suffix.lower().lstrip(".")) in ("dot", "gv") and shutil.which("dot") is None:
         hint = INSTALL_HINT.format(fmt="svg", dot=out, image=out.with_suffix(".svg"))
         print(f"note: the Graphviz 'dot' program is not installed; to get an image, {hint}", file=sys.stderr)
     return 0

@@ -17,6 +17,7 @@ import importlib
 import inspect
 import linecache
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -153,30 +154,62 @@ def compile_graph(graph: Graph) -> nn.Module:
 
 
 def compile_cli(graph: Graph, args: argparse.Namespace) -> int:
-    """`netspec compile SPEC -o model.py` (source) or `-o weights.pt` (state_dict of a fresh model)."""
-    out = Path(args.output)
-    suffix = out.suffix.lower()
-    if suffix == ".py":
+    """`netspec compile SPEC -o model.py` (source; `-o -` prints it) or `-o weights.pt` (a state_dict:
+    a fresh model's, or with `--weights TAG|FILE|URL` the pretrained one)."""
+    fmt = output_format(args.output, getattr(args, "format", None))
+    weights = getattr(args, "weights", None)
+    if fmt == "py":
+        if weights is not None:
+            raise SpecError(
+                "--weights needs a state_dict to write into",
+                None,
+                hint="use -o model.pt (and load it into the class that -o model.py writes)",
+            )
         text = to_source(graph, getattr(args, "class_name", None))
+        if args.output == "-":
+            sys.stdout.write(text)
+            return 0
+        out = Path(args.output)
         _write(out, text)
         cls = re.search(r"^Model = (\w+)$", text, re.MULTILINE)
         print(f"wrote {out}: class {cls.group(1) if cls else '?'}, {graph.params:,} parameters")
         return 0
-    if suffix in (".pt", ".pth"):
-        import torch
+    import torch
 
-        model = compile_graph(graph)
-        try:
-            torch.save(model.state_dict(), out)
-        except OSError as err:
-            raise SpecError(f"cannot write {out}: {err.strerror}", None) from None
-        tensors = len(model.state_dict())
-        print(f"wrote {out}: state_dict of {graph.name}, {tensors} tensors, {graph.params:,} parameters")
-        return 0
+    out = Path(args.output)
+    model = compile_graph(graph)
+    what = f"state_dict of {graph.name}"
+    if weights is not None:
+        from .weights import load_weights
+
+        report = load_weights(model, weights, graph.name)
+        for note in report.notes():
+            print(f"note: {note}", file=sys.stderr)
+        what += f" with the weights {report.source}"
+    try:
+        torch.save(model.state_dict(), out)
+    except OSError as err:
+        raise SpecError(f"cannot write {out}: {err.strerror}", None) from None
+    tensors = len(model.state_dict())
+    print(f"wrote {out}: {what}, {tensors} tensors, {graph.params:,} parameters")
+    return 0
+
+
+def output_format(output: str, given: str | None) -> str:
+    """`py` or `pt`: `--format` if given, else the suffix of `-o` (`-`, stdout, means source)."""
+    if given is not None:
+        return given
+    if output == "-":
+        return "py"
+    suffix = Path(output).suffix.lower()
+    if suffix in (".pt", ".pth"):
+        return "pt"
+    if suffix == ".py":
+        return "py"
     raise SpecError(
-        f"don't know how to write '{out.name}'",
+        f"don't know how to write '{Path(output).name}'",
         None,
-        hint="use -o model.py for Python source or -o model.pt for a state_dict",
+        hint="use -o model.py for Python source or -o model.pt for a state_dict (or say --format py|pt)",
     )
 
 

@@ -118,10 +118,7 @@ def _check_name(part: str, node: Node, graph: Graph) -> None:
 
 def _boundaries(graph: Graph, root: Container) -> None:
     """Fill in each container's node list, inputs, outputs and train-only flag."""
-    consumers: dict[str, list[str]] = {}
-    for node in graph.layers():
-        for src in node.inputs:
-            consumers.setdefault(src, []).append(node.id)
+    consumers = graph.consumers()
     returned = set(graph.outputs.values())
     for c in root.containers():
         c.nodes = [n for ch in c.children for n in (ch.nodes if isinstance(ch, Container) else [ch.node.id])]

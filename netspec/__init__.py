@@ -11,6 +11,7 @@ parser (`netspec.parse`) does not pay for the op registry and pydantic.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from .errors import SpecError
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Graph", "Node", "SpecError", "compile", "load", "load_text", "register_op", "render"]
 __version__ = "0.1.0"
+TORCH_HINT = "pip install 'netspec[torch]'"
 
 _LAZY = {"Graph": "graph", "Node": "graph", "load": "library", "load_text": "library", "register_op": "plugins"}
 
@@ -39,15 +41,35 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def compile(spec: str | Graph, **params: Any) -> nn.Module:
-    """Compile a spec (or a checked Graph) into a torch.nn.Module."""
-    from netspec.compiler.to_torch import compile_graph
+def compile(spec: str | Graph, weights: str | os.PathLike[str] | None = None, **params: Any) -> nn.Module:
+    """Compile a spec (or a checked Graph) into a torch.nn.Module, optionally with pretrained weights.
+
+    `weights` is a tag of the network's records (`"IMAGENET1K_V2"`, `"DEFAULT"`; see
+    `netspec weights NET`), a checkpoint file or an https:// or file:// URL. Tensors whose
+    shapes differ (the head of `num_classes=10`) keep their fresh init and are logged as
+    a warning; the model's `pretrained_cfg` then holds the record's preprocessing.
+    """
+    try:
+        from netspec.compiler.to_torch import compile_graph
+    except ModuleNotFoundError as err:
+        if err.name != "torch":
+            raise
+        raise ImportError(f"netspec.compile needs torch: {TORCH_HINT}") from None
 
     from .graph import Graph
     from .library import load
 
     graph = spec if isinstance(spec, Graph) else load(spec, **params)
-    return compile_graph(graph)
+    model = compile_graph(graph)
+    if weights is not None:
+        import logging
+
+        from netspec.compiler.weights import load_weights
+
+        report = load_weights(model, weights, graph.name)
+        for note in report.notes():
+            logging.getLogger("netspec").warning("%s: %s", graph.name, note)
+    return model
 
 
 def render(spec: str | Graph, **kwargs: Any) -> Any:

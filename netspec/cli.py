@@ -1,7 +1,9 @@
-"""The `netspec` command: list, ops, check, summary, compile, render, diff, view.
+"""The `netspec` command: list, ops, check, summary, compile, render, diff, view, weights.
 
 Every user mistake prints a SpecError (file:line:col, source line, caret, hint)
-and exits 1; nothing prints a Python traceback.
+and exits 1; a bad combination of options exits 2, as argparse does for its own
+usage errors; nothing prints a Python traceback. Diagnostics are coloured on a
+terminal only (NO_COLOR turns colour off, FORCE_COLOR on); `-o -` writes to stdout.
 """
 
 from __future__ import annotations
@@ -12,14 +14,24 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypedDict
 
+from . import TORCH_HINT, __version__
 from .ast import Const, Param
-from .errors import SOURCES, SpecError
+from .errors import SOURCES, SpecError, use_color
 from .graph import Graph
+
+
+class UsageError(Exception):
+    """Options that cannot go together (exit 2, like argparse's own usage errors)."""
+
+
+class StrictError(Exception):
+    """`--strict` and the spec has lint warnings (exit 1)."""
 
 
 def _parse_set(items: list[str]) -> dict[str, Any]:
     """`--set num_classes=10 --set block="basic"` -> values, read by our expression parser."""
     from .ast import Span
+    from .limits import LimitError
     from .parse import _parse_expr
     from .values import Env, evaluate
 
@@ -31,6 +43,8 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
         span = Span("<--set>", 1, 1, 1, len(text) + 1)
         try:
             out[name] = evaluate(_parse_expr(text, span), Env())
+        except LimitError:
+            raise
         except SpecError:
             out[name] = text  # a bare word is a string
     return out
@@ -39,8 +53,8 @@ def _parse_set(items: list[str]) -> dict[str, Any]:
 def _parse_input(text: str | None) -> tuple[int, ...] | None:
     if text is None:
         return None
-    try:
-        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x"))
+    try:  # int() would also read other scripts' digits ('٣'): ASCII only
+        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x")) if text.isascii() else ()
     except ValueError:
         dims = ()
     if len(dims) not in (1, 3) or not all(0 < d <= 1 << 16 for d in dims):
@@ -53,11 +67,22 @@ def load_graph(args: argparse.Namespace) -> Graph:
 
     params, shape = _parse_set(args.set), _parse_input(args.input)
     try:
-        return load(args.spec, input=shape, **params)
+        g = load(args.spec, input=shape, **params)
     except SpecError as err:
         if shape is not None:
             _size_hint(err, args.spec, params, shape)
         raise
+    if getattr(args, "strict", False) and g.warnings:
+        _print_warnings(g)
+        n = len(g.warnings)
+        raise StrictError(f"{n} lint warning{'s' if n > 1 else ''}, and --strict makes them errors")
+    return g
+
+
+def _print_warnings(g: Graph) -> None:
+    color = use_color(sys.stderr)
+    for w in g.warnings:
+        print(w.render(color=color) if hasattr(w, "render") else str(w), file=sys.stderr)
 
 
 def _size_hint(err: SpecError, spec: str, params: dict[str, Any], shape: tuple[int, ...]) -> None:
@@ -73,6 +98,7 @@ def _size_hint(err: SpecError, spec: str, params: dict[str, Any], shape: tuple[i
 
 def cmd_list(args: argparse.Namespace) -> int:
     from .library import Loader, library_dir, network_params
+    from .weights import weights_for
 
     loader = Loader()
     entries: list[ListEntry] = []
@@ -82,23 +108,38 @@ def cmd_list(args: argparse.Namespace) -> int:
             if owner is not loaded:
                 continue
             params = {p.name: _default_text(p) for p in network_params(entry, owner)}
-            entries.append({"name": name, "file": path.name, "params": params})
+            known = weights_for(name)
+            default = next((w.tag for w in known if w.default), None)
+            entries.append(
+                {
+                    "name": name,
+                    "file": path.name,
+                    "params": params,
+                    "weights": [w.tag for w in known],
+                    "default_weights": default,
+                }
+            )
     if args.json:
         print(json.dumps(entries, indent=2))
         return 0
     width = max(len(e["name"]) for e in entries) if entries else 0
     for e in entries:
         text = ", ".join(f"{k}={v}" if v is not None else k for k, v in e["params"].items())
-        print(f"{e['name'].ljust(width)}  {e['file']:<22} {text}")
+        marked = [t + ("*" if t == e["default_weights"] else "") for t in e["weights"]]
+        tags = f"  [weights: {', '.join(marked)}]" if marked else ""
+        print(f"{e['name'].ljust(width)}  {e['file']:<22} {text}{tags}")
     return 0
 
 
 class ListEntry(TypedDict):
-    """One row of `netspec list --json`: a network, its file and its parameters' default text."""
+    """One row of `netspec list --json`: a network, its file, its parameters' default text, and
+    the tags of its pretrained weights (`netspec weights`) with the one `DEFAULT` names."""
 
     name: str
     file: str
     params: dict[str, str | None]
+    weights: list[str]
+    default_weights: str | None
 
 
 def _default_text(p: Param) -> str | None:
@@ -132,11 +173,10 @@ def cmd_ops(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .ops import fmt_shape
+    from .fmt import fmt_shape
 
     g = load_graph(args)
-    for w in g.warnings:
-        print(w.render() if hasattr(w, "render") else str(w), file=sys.stderr)
+    _print_warnings(g)
     outs = ", ".join(f"{k} {fmt_shape(v)}" for k, v in g.output_shapes().items())
     print(
         f"ok: {g.name}: input {fmt_shape(g.input_shape)} -> {outs}; "
@@ -161,20 +201,57 @@ def cmd_summary(args: argparse.Namespace) -> int:
     g = load_graph(args)
     sizes = _sizes(args, g)
     if args.json:
-        print(json.dumps({**as_json(g, args.depth), "input_sizes": sizes.as_json()}))
+        text = json.dumps({**as_json(g, args.depth), "input_sizes": sizes.as_json()}, allow_nan=False)
     else:
-        print(table(g, args.depth))
-        print(sizes.short())
+        text = f"{table(g, args.depth)}\n{sizes.short()}"
+    _emit(args.output, text)
     return 0
 
 
-def cmd_compile(args: argparse.Namespace) -> int:
-    from netspec.compiler.to_torch import compile_cli
+def _emit(output: str, text: str) -> None:
+    """Print `text` (`-o -`, the default) or write it to a file."""
+    if output == "-":
+        print(text)
+        return
+    from pathlib import Path
 
-    return compile_cli(load_graph(args), args)
+    try:
+        Path(output).write_text(text + "\n", encoding="utf-8")
+    except OSError as err:
+        raise SpecError(f"cannot write {output}: {err.strerror}", None) from None
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    if args.output == "-" and (args.format == "pt" or args.weights is not None):
+        raise UsageError("-o - writes Python source; a state_dict (--format pt, --weights) needs a file: -o model.pt")
+    g = load_graph(args)
+    try:
+        from netspec.compiler.to_torch import compile_cli
+    except ModuleNotFoundError as err:
+        if err.name != "torch":
+            raise
+        raise SpecError("netspec compile needs torch, which is not installed", None, hint=TORCH_HINT) from None
+    return compile_cli(g, args)
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    """`netspec weights [NET]`: the pretrained checkpoints recorded for the library's networks."""
+    from .weights import records, table, weights_for
+
+    if args.json:
+        chosen = {args.network: weights_for(args.network)} if args.network else records()
+        if args.network and not chosen[args.network]:
+            table(args.network)  # raises the located "no weights" error
+        dump = {name: [w.model_dump(mode="json") for w in ws] for name, ws in chosen.items()}
+        print(json.dumps(dump, indent=2))
+        return 0
+    print(table(args.network))
+    return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
+    if args.output == "-" and args.format in ("png", "pdf"):
+        raise UsageError(f"-o - writes text (dot, svg or html); write {args.format} to a file: -o net.{args.format}")
     from netspec.compiler.to_graphviz import render_cli
 
     g = load_graph(args)
@@ -197,10 +274,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         ga = load(args.a, input=_parse_input(args.input_a or args.input), **{**both, **_parse_set(args.set_a)})
         gb = load(args.b, input=_parse_input(args.input_b or args.input), **{**both, **_parse_set(args.set_b)})
     except SpecError as err:
-        print(err.render(), file=sys.stderr)
+        print(err.render(color=use_color(sys.stderr)), file=sys.stderr)
         return 2
     d = diff(ga, gb, args.a, args.b)
-    print(json.dumps(as_json(d), indent=2, allow_nan=False) if args.json else text(d))
+    try:
+        _emit(args.output, json.dumps(as_json(d), indent=2, allow_nan=False) if args.json else text(d))
+    except SpecError as err:
+        print(err.render(color=use_color(sys.stderr)), file=sys.stderr)
+        return 2
     return 0 if d.identical else 1
 
 
@@ -212,10 +293,12 @@ def cmd_view(args: argparse.Namespace) -> int:
     )
 
 
-def _spec_args(p: argparse.ArgumentParser) -> None:
+def _spec_args(p: argparse.ArgumentParser, strict: bool = True) -> None:
     p.add_argument("spec", help="a library name (resnet50), a file (my.net) or file.net:network")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a network parameter")
     p.add_argument("--input", metavar="CxHxW", help="override the input shape, e.g. 3x512x512")
+    if strict:
+        p.add_argument("--strict", action="store_true", help="treat lint warnings as errors (exit 1)")
     _plugin_arg(p)
 
 
@@ -231,6 +314,7 @@ def _plugin_arg(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="netspec", description="Check, summarize, render and compile CNN specs.")
+    parser.add_argument("-V", "--version", action="version", version=f"netspec {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list the networks in the spec library")
@@ -255,17 +339,29 @@ def build_parser() -> argparse.ArgumentParser:
     _spec_args(p)
     p.add_argument("--json", action="store_true")
     p.add_argument("--depth", type=int, default=None, help="group rows by scope depth (0 = top level)")
+    p.add_argument("-o", "--output", default="-", metavar="FILE", help="write the table or JSON here (- = stdout)")
     p.set_defaults(fn=cmd_summary)
 
     p = sub.add_parser("compile", help="compile to a torch module; -o model.py writes standalone source")
     _spec_args(p)
-    p.add_argument("-o", "--output", required=True, help="model.py (source) or model.pt (state_dict)")
+    p.add_argument("-o", "--output", required=True, help="model.py (source; - = stdout) or model.pt (state_dict)")
+    p.add_argument("--format", choices=["py", "pt"], help="what to write (default: from the -o suffix)")
+    p.add_argument(
+        "--weights",
+        metavar="TAG|FILE|URL",
+        help="load pretrained weights into the state_dict: a tag (netspec weights NET), a file or a URL",
+    )
     p.add_argument("--class-name", default=None)
     p.set_defaults(fn=cmd_compile)
 
     p = sub.add_parser("render", help="draw the architecture (svg, png, pdf, dot, or an interactive .html page)")
     _spec_args(p)
-    p.add_argument("-o", "--output", required=True)
+    p.add_argument("-o", "--output", required=True, help="net.svg, .png, .pdf, .dot or .html; - = stdout")
+    p.add_argument(
+        "--format",
+        choices=["svg", "png", "pdf", "dot", "html"],
+        help="what to write (default: from the -o suffix; dot for -o -)",
+    )
     p.add_argument("--depth", default=None, help="0 = blocks as boxes; 'full' opens everything")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
     p.add_argument(
@@ -288,16 +384,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-a", metavar="CxHxW", help="the input shape of A")
     p.add_argument("--input-b", metavar="CxHxW", help="the input shape of B")
     p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
+    p.add_argument("-o", "--output", default="-", metavar="FILE", help="write the report here (- = stdout)")
     _plugin_arg(p)
     p.set_defaults(fn=cmd_diff)
 
     p = sub.add_parser("view", help="serve the interactive diagram on localhost, redrawn when the spec is saved")
-    _spec_args(p)
+    _spec_args(p, strict=False)  # a live page shows warnings and errors as they come
     p.add_argument("--depth", default=None, help="the level shown first: 0 = blocks as boxes; 'full' opens everything")
     p.add_argument("--rankdir", choices=["TB", "LR"], default="TB")
     p.add_argument("--port", type=int, default=0, help="default: any free port")
     p.add_argument("--no-open", action="store_true", help="do not open a browser")
     p.set_defaults(fn=cmd_view)
+
+    p = sub.add_parser("weights", help="pretrained weights recorded for the library's networks (tags, preprocessing)")
+    p.add_argument("network", nargs="?", help="one network's records in full (default: every network's tags)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_weights)
     return parser
 
 
@@ -314,15 +416,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     fn: Callable[[argparse.Namespace], int] = args.fn
+    color = use_color(sys.stderr)
     try:
         _load_plugins(args.plugin if "plugin" in args else [])
     except SpecError as err:
-        print(err.render(), file=sys.stderr)
+        print(err.render(color=color), file=sys.stderr)
         return 2 if fn is cmd_diff else 1  # for diff, 1 means "different"
     try:
         return fn(args)
+    except UsageError as err:
+        print(f"netspec {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except StrictError as err:
+        print(SpecError(str(err)).render(color=color), file=sys.stderr)
+        return 1
     except SpecError as err:
-        print(err.render(), file=sys.stderr)
+        print(err.render(color=color), file=sys.stderr)
         return 1
     except RecursionError:
         print("error: the spec is nested too deeply", file=sys.stderr)

@@ -10,53 +10,33 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cache
+from itertools import repeat
 from typing import Any
 
 from pydantic import ValidationError
 
 from . import ast as A
 from .errors import SpecError, did_you_mean
+from .fmt import fmt_shape, fmt_value
 from .graph import Graph, InitRule, Node, Scope
-from .ops import OPS, Init, Op, ParamOp, Shape, ShapeError, fmt_shape
+from .limits import COST, LimitError, Limits, Meter, recursion_room
+from .ops import OPS, Init, Op, ParamOp, Shape, ShapeError
 from .ops.merge import MergeMismatch
-from .values import Env, Tensor, bind_targets, check, evaluate, iterate, truth, type_name
+from .values import Env, Tensor, admit, bind_targets, evaluate, iterate, near, truth, type_name, typed_key
 
 _IDENT = re.compile(r"^[A-Za-z0-9_]+$")
 
 # Names people bring from other frameworks, for "did you mean".
-SYNONYMS = {
-    "batchnorm": "bn",
-    "batch_norm": "bn",
-    "batchnorm2d": "bn",
-    "conv2d": "conv",
-    "convolution": "conv",
-    "dense": "linear",
-    "fc": "linear",
-    "fully_connected": "linear",
-    "maxpool2d": "maxpool",
-    "max_pool": "maxpool",
-    "avg_pool": "avgpool",
-    "avgpool2d": "avgpool",
-    "deconv": "conv_transpose",
-    "convtranspose2d": "conv_transpose",
-    "swish": "silu",
-    "cat": "concat",
-    "interpolate": "upsample",
-    "layernorm": "layer_norm",
-    "gap": "global_pool",
-    "leakyrelu": "leaky_relu",
-}
 
 
-@dataclass
-class Limits:
-    """Bounds that keep hostile specs from exhausting time or memory."""
+__all__ = ["BlockEntry", "Evaluator", "Limits", "bind_params"]
 
-    max_nodes: int = 200_000
-    max_iterations: int = 1_000_000
-    max_depth: int = 48
+RF_CAP = 1e15  # receptive fields and jumps are capped here: past it they only overflow to inf
 
 
 @dataclass
@@ -81,17 +61,45 @@ class Frame:
         return f"{self.path}.{name}" if self.path else name
 
 
+class _Entered:
+    """The context manager behind Evaluator.entered (a plain class: it runs once per body)."""
+
+    __slots__ = ("ev", "frame", "span", "saved")
+
+    def __init__(self, ev: Evaluator, frame: Frame, span: A.Span) -> None:
+        self.ev, self.frame, self.span = ev, frame, span
+
+    def __enter__(self) -> Frame:
+        ev = self.ev
+        if ev.depth >= ev.limits.max_depth:
+            raise LimitError(
+                "max_depth",
+                f"blocks and bodies nested deeper than {ev.limits.max_depth}",
+                self.span,
+                path=self.frame.path or None,
+            )
+        self.saved, ev.frame = ev.frame, self.frame
+        ev.depth += 1
+        return self.frame
+
+    def __exit__(self, *exc: object) -> None:
+        self.ev.frame = self.saved
+        self.ev.depth -= 1
+
+
 class Evaluator:
-    """Expands one network into a Graph."""
+    """Expands one network into a Graph, counting every step against `limits` (netspec/limits.py)."""
 
     def __init__(self, blocks: dict[str, BlockEntry], limits: Limits | None = None) -> None:
         self.blocks = blocks
         self.limits = limits or Limits()
+        self.meter = Meter(self.limits)
         self.graph: Graph | None = None
         self.frame: Frame | None = None
-        self.iterations = 0
+        self.depth = 0  # bodies entered and not yet left
+        self.edges = 0  # layer inputs so far
         self.stack: list[str] = []
-        self._op_cache: dict[Any, Op] = {}
+        self._op_cache: dict[Any, tuple[Op, Any]] = {}
         self._shape_cache: dict[Any, tuple[Shape, int, int]] = {}
 
     # ------------------------------------------------------------ entry
@@ -106,20 +114,22 @@ class Evaluator:
         span: A.Span,
     ) -> Graph:
         self.graph = g = Graph(name=name, file=file, args=args, input_shape=())
-        self.input_override = input_override
+        self.input_override = _input_shape(input_override, span) if input_override is not None else None
         env.tensor = self._tensor_value
+        env.meter = self.meter
         root = Frame("", None)
         g.scopes[""] = Scope("", "network", name, span, dict(args))
         start = None
         if not any(isinstance(s, A.Input) for s in body):
-            if input_override is None:
+            if self.input_override is None:
                 raise SpecError(
                     f"network '{name}' declares no input",
                     span,
                     hint="add a line such as 'input 3x224x224', or pass --input",
                 )
-            start = self._make_input(input_override, span)
-        final = self._body(body, root, env, start)
+            start = self._make_input(self.input_override, span)
+        with _recursion_room(recursion_room(self.limits)):
+            final = self._body(body, root, env, start, span)
         if final is None:
             raise SpecError(f"network '{name}' has no layers", span)
         if not any(o not in g.train_outputs for o in g.outputs):
@@ -130,43 +140,83 @@ class Evaluator:
         return g
 
     # ------------------------------------------------------------ statements
-    def _body(self, stmts: tuple[A.Stmt, ...], frame: Frame, env: Env, cur: str | None) -> str | None:
-        saved = self.frame
-        self.frame = frame
-        try:
-            for stmt in stmts:
-                cur = self._stmt(stmt, frame, env, cur)
-                self.frame = frame
-        finally:
-            self.frame = saved
+    def entered(self, frame: Frame, span: A.Span) -> _Entered:
+        """Make `frame` the current naming scope while a body runs; bodies nest up to max_depth.
+
+        with self.entered(sub, t.span):
+            out = ...           # @refs and `in` resolve in sub; the caller's frame returns after
+        """
+        return _Entered(self, frame, span)
+
+    def _expand(self, stmts: tuple[A.Stmt, ...], env: Env) -> Iterator[tuple[A.Stmt, Env]]:
+        """Carry out let, for, repeat and if; yield every other statement with the env it runs in.
+
+        The one place where control statements are expanded: plain bodies, the
+        branches of `concat {}` / `add {}` / `mul {}` and `dense {}` bodies all read
+        their statements through it, so all accept the same ones. The expansion is a
+        stack of iterators, not recursion: nested loops cost no Python frames. Each
+        statement is one unit of max_work; each iteration counts against max_iterations.
+
+            for i in range(2) { conv 8 }   ->  (conv 8, {i: 0}), (conv 8, {i: 1})
+        """
+        meter = self.meter
+        stack: list[Iterator[tuple[A.Stmt, Env]]] = [zip(stmts, repeat(env))]
+        while stack:
+            step = next(stack[-1], None)
+            if step is None:
+                stack.pop()
+                continue
+            s, e = step
+            meter.work += 1
+            if meter.work > meter.max_work:
+                meter.spend(0, s.span)
+            if isinstance(s, A.LayerStmt):
+                yield step
+            elif isinstance(s, A.Let):
+                e.vars[s.name] = evaluate(s.value, e)
+            elif isinstance(s, A.For):
+                stack.append(self._for(s, e))
+            elif isinstance(s, A.Repeat):
+                stack.append(self._repeat(s, e))
+            elif isinstance(s, A.If):
+                branch = s.then if truth(evaluate(s.cond, e), s.cond.span) else s.other
+                stack.append(zip(branch, repeat(e.child())))
+            else:
+                yield step
+
+    def _for(self, s: A.For, env: Env) -> Iterator[tuple[A.Stmt, Env]]:
+        for item in iterate(evaluate(s.source, env), s.source.span):
+            self.meter.iteration(s.span)
+            inner = env.child(bind_targets(s.targets, item, s.span))
+            for b in s.body:
+                yield b, inner
+
+    def _repeat(self, s: A.Repeat, env: Env) -> Iterator[tuple[A.Stmt, Env]]:
+        n = evaluate(s.count, env)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise SpecError(f"repeat needs a count >= 0, got {type_name(n)} {fmt_value(n)}", s.count.span)
+        left = self.limits.max_iterations - self.meter.iterations
+        if n > left:
+            raise LimitError(
+                "max_iterations",
+                f"repeat {n:,} would run more than {self.limits.max_iterations:,} iterations in all",
+                s.count.span,
+            )
+        for _ in range(n):
+            self.meter.iteration(s.span)
+            inner = env.child()
+            for b in s.body:
+                yield b, inner
+
+    def _body(self, stmts: tuple[A.Stmt, ...], frame: Frame, env: Env, cur: str | None, span: A.Span) -> str | None:
+        with self.entered(frame, span):
+            for s, e in self._expand(stmts, env):
+                cur = self._stmt(s, frame, e, cur)
         return cur
 
     def _stmt(self, s: A.Stmt, frame: Frame, env: Env, cur: str | None) -> str | None:
         if isinstance(s, A.LayerStmt):
             return self._layer(s, frame, env, cur)
-        if isinstance(s, A.Let):
-            env.vars[s.name] = evaluate(s.value, env)
-            return cur
-        if isinstance(s, A.For):
-            for item in iterate(evaluate(s.source, env), s.source.span):
-                self._tick(s.span)
-                cur = self._body(s.body, frame, env.child(bind_targets(s.targets, item, s.span)), cur)
-            return cur
-        if isinstance(s, A.Repeat):
-            n = evaluate(s.count, env)
-            if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-                raise SpecError(f"repeat needs a count >= 0, got {type_name(n)} {n!r}", s.count.span)
-            if n > self.limits.max_iterations:
-                raise SpecError(
-                    f"repeat {n} is more than the limit of {self.limits.max_iterations} iterations", s.count.span
-                )
-            for _ in range(n):
-                self._tick(s.span)
-                cur = self._body(s.body, frame, env.child(), cur)
-            return cur
-        if isinstance(s, A.If):
-            branch = s.then if truth(evaluate(s.cond, env), s.cond.span) else s.other
-            return self._body(branch, frame, env.child(), cur)
         if isinstance(s, A.Input):
             return self._input(s, frame, env, cur)
         if isinstance(s, A.Output):
@@ -175,15 +225,6 @@ class Evaluator:
             self._init(s, frame, env)
             return cur
         raise SpecError("unsupported statement", s.span)  # pragma: no cover
-
-    def _tick(self, span: A.Span) -> None:
-        self.iterations += 1
-        if self.iterations > self.limits.max_iterations:
-            raise SpecError(
-                f"loops ran more than {self.limits.max_iterations} iterations",
-                span,
-                hint="this limit guards against runaway specs",
-            )
 
     def _input(self, s: A.Input, frame: Frame, env: Env, cur: str | None) -> str:
         g = self._g()
@@ -244,6 +285,7 @@ class Evaluator:
                     f"{kw.name}= needs an init scheme such as kaiming_normal(), got {type_name(value)}", kw.value.span
                 )
             found[kw.name] = value
+        self._count_scope(s.span)
         self._g().inits.append(InitRule(frame.path, s.kind, found["weight"], found["bias"], s.span))
 
     # ------------------------------------------------------------ layers and chains
@@ -265,8 +307,9 @@ class Evaluator:
         layers = [t for t in chain.terms if not isinstance(t, A.RefTerm)]
         if label is not None and len(layers) > 1:
             sub = self._open(frame, label, "seq", "", s.span, cur)
-            for t in chain.terms:
-                cur = self._term(t, sub, env, cur, None)
+            with self.entered(sub, s.span):
+                for t in chain.terms:
+                    cur = self._term(t, sub, env, cur, None)
             return self._close(frame, label, sub, cur)
         for t in chain.terms:
             cur = self._term(t, frame, env, cur, label if t is (layers[0] if layers else None) else None)
@@ -283,15 +326,16 @@ class Evaluator:
                 return self._block(t, frame, env, cur, name)
             if t.name in OPS:
                 return self._op(t, frame, env, cur, name)
-            hint = did_you_mean(t.name, [*OPS, *self.blocks])
-            alike = difflib.get_close_matches(t.name.lower(), SYNONYMS, n=1, cutoff=0.75)
-            if alike and (hint is None or t.name.lower() in SYNONYMS):
-                hint = f"did you mean '{SYNONYMS[alike[0]]}'?"
+            hint = did_you_mean(t.name, near(t.name, [*OPS, *self.blocks]))
+            synonyms = {a: kind for kind, cls in OPS.items() for a in cls.aliases}  # other frameworks' names
+            alike = difflib.get_close_matches(t.name.lower(), synonyms, n=1, cutoff=0.75)
+            if alike and (hint is None or t.name.lower() in synonyms):
+                hint = f"did you mean '{synonyms[alike[0]]}'?"
             raise SpecError(f"unknown op or block '{t.name}'", t.name_span, hint=hint or "see 'netspec ops'")
         if isinstance(t, A.Seq):
             label = self._claim(frame, name, t.span)
             sub = self._open(frame, label, "seq", "", t.span, cur, claimed=True)
-            out = self._body(t.body, sub, env.child(), cur)
+            out = self._body(t.body, sub, env.child(), cur, t.span)
             return self._close(frame, label, sub, out)
         if isinstance(t, A.Parallel):
             return self._parallel(t, frame, env, cur, name)
@@ -335,12 +379,19 @@ class Evaluator:
         if not claimed:
             label = self._claim(frame, label, span)
         path = frame.child_id(label)
-        if path.count(".") > self.limits.max_depth:
-            raise SpecError(f"scopes nested deeper than {self.limits.max_depth}", span, path=path)
+        self._count_scope(span)
         self._g().scopes[path] = Scope(path, kind, name, span, input=cur)
         if block_root:
             return Frame(path, cur)
         return Frame(path, frame.block_input, parent=frame)
+
+    def _count_scope(self, span: A.Span) -> None:
+        self.meter.spend(COST["scope"], span)
+        g = self._g()
+        if len(g.scopes) + len(g.inits) >= self.limits.max_scopes:
+            raise LimitError(
+                "max_scopes", f"the network has more than {self.limits.max_scopes:,} scopes and init rules", span
+            )
 
     def _close(self, frame: Frame, label: str, sub: Frame, out: str | None) -> str | None:
         self._g().scopes[sub.path].output = out
@@ -374,13 +425,14 @@ class Evaluator:
                     for p in [*g.scopes, *g.nodes]
                     if p.startswith(f.child_id(head) + ".")
                 ]
-                raise SpecError(f"'{head}' has no part '{rest}'", span, hint=did_you_mean(rest, inside))
+                raise SpecError(f"'{head}' has no part '{rest}'", span, hint=did_you_mean(rest, near(rest, inside)))
             f = f.parent
         visible = self._visible_names(frame)
         raise SpecError(
             f"undefined reference '@{path}'",
             span,
-            hint=did_you_mean(head, visible) or "refer to a named layer defined earlier in this block or network",
+            hint=did_you_mean(head, near(head, visible))
+            or "refer to a named layer defined earlier in this block or network",
         )
 
     def _visible_names(self, frame: Frame) -> list[str]:
@@ -408,7 +460,7 @@ class Evaluator:
     def _op(self, t: A.OpCall, frame: Frame, env: Env, cur: str | None, name: str | None) -> str:
         cls = OPS[t.name]
         params, tensors = self._op_args(cls, t, env)
-        op = self._validate(cls, params, t)
+        op, key = self._validate(cls, params, t)
         inputs = ([cur] if cur is not None else []) + [x.node for x in tensors]
         if not inputs:
             raise SpecError(
@@ -423,14 +475,14 @@ class Evaluator:
                 hint="pass extra inputs as @name, e.g. 'concat @skip'",
             )
         label = self._claim(frame, name, t.span)
-        return self._add_node(frame.child_id(label), op, inputs, t, frame, label)
+        return self._add_node(frame.child_id(label), op, key, inputs, t, frame, label)
 
     def _op_args(self, cls: type[Op], t: A.OpCall, env: Env) -> tuple[dict[str, Any], list[Tensor]]:
         params: dict[str, Any] = {}
         tensors: list[Tensor] = []
         positional = iter(cls.positional)
         for a in t.args:
-            if isinstance(a, A.Name) and a.id in _param_names(cls) and a.id not in env.names():
+            if isinstance(a, A.Name) and a.id in _param_names(cls) and not env.has(a.id):
                 raise SpecError(
                     f"'{a.id}' needs a value", a.span, hint=f"parameters are written name=value: '{a.id}=...'"
                 )
@@ -459,8 +511,16 @@ class Evaluator:
             params[kw.name] = v
         return params, tensors
 
-    def _validate(self, cls: type[Op], params: dict[str, Any], t: A.OpCall) -> Op:
-        key = (cls, tuple(params.items()))
+    def _validate(self, cls: type[Op], params: dict[str, Any], t: A.OpCall | A.Term) -> tuple[Op, Any]:
+        """The op for these parameters, and its cache key; validated once per distinct typed key.
+
+        The key pairs each value with its type (values.typed_key), so `k=3.0` after `k=3`,
+        or `bias=1` after `bias=true`, is validated on its own and refused like the first.
+        """
+        for v in params.values():
+            if type(v) is tuple:
+                self.meter.items(v, t.span)  # building and hashing the key walks every item
+        key = (cls, tuple([(k, typed_key(v)) for k, v in params.items()]))
         try:
             cached = self._op_cache.get(key)
         except TypeError:  # an unhashable value: validate and report below
@@ -470,24 +530,32 @@ class Evaluator:
         try:
             op = cls(**params)
         except ValidationError as err:
+            if not isinstance(t, A.OpCall):  # pragma: no cover - merges take no parameters
+                raise SpecError(f"'{cls.kind}': {err}", t.span) from None
             raise _param_error(cls, err, t) from None
         try:
-            self._op_cache[key] = op
+            self._op_cache[key] = (op, key)
         except TypeError:
             pass
-        return op
+        return op, key
 
-    def _add_node(self, nid: str, op: Op, inputs: list[str], t: A.OpCall | A.Term, frame: Frame, label: str) -> str:
+    def _add_node(
+        self, nid: str, op: Op, key: Any, inputs: list[str], t: A.OpCall | A.Term, frame: Frame, label: str
+    ) -> str:
         g = self._g()
-        if len(g.nodes) >= self.limits.max_nodes:
-            raise SpecError(
-                f"the network has more than {self.limits.max_nodes} layers",
+        if len(g.nodes) > self.limits.max_nodes:  # the input node is not a layer
+            raise LimitError("max_nodes", f"the network has more than {self.limits.max_nodes:,} layers", t.span)
+        self.meter.spend(COST["layer"] + COST["edge"] * len(inputs), t.span)
+        self.edges += len(inputs)
+        if self.edges > self.limits.max_edges:
+            raise LimitError(
+                "max_edges",
+                f"the layers' inputs total more than {self.limits.max_edges:,} (this one takes {len(inputs):,})",
                 t.span,
-                hint="this limit guards against runaway specs",
             )
         ins = [g.nodes[i] for i in inputs]
         shapes = tuple(n.shape for n in ins)
-        key = (op, shapes)
+        key = (key, shapes)
         hit = self._shape_cache.get(key)
         if hit is None:
             try:
@@ -502,11 +570,18 @@ class Evaluator:
                     path=nid,
                     notes=[f"input shape {fmt_shape(s)}" for s in shapes],
                 ) from None
+            if max(out, default=0) > self.limits.max_int:  # sizes that double per layer grow without end
+                raise LimitError(
+                    "max_int",
+                    f"{op.kind}: output size {max(out):.3g} is larger than {self.limits.max_int:,}",
+                    t.span,
+                    path=nid,
+                )
             hit = (out, op.count_params(list(shapes), out), op.count_macs(list(shapes), out))
             self._shape_cache[key] = hit
         r = max(n.rf[0] for n in ins)
         j = max(n.rf[1] for n in ins)
-        node = Node(nid, op, tuple(inputs), hit[0], t.span, hit[1], hit[2], op.receptive(r, j, list(shapes)))
+        node = Node(nid, op, tuple(inputs), hit[0], t.span, hit[1], hit[2], _capped(op.receptive(r, j, list(shapes))))
         g.nodes[nid] = node
         frame.names[label] = nid
         return nid
@@ -525,7 +600,8 @@ class Evaluator:
 
     def _merge(self, kind: str, inputs: list[str], frame: Frame, t: A.Term) -> str:
         label = self._claim(frame, None, t.span)
-        return self._add_node(frame.child_id(label), OPS[kind](), inputs, t, frame, label)
+        op, key = self._validate(OPS[kind], {}, t)
+        return self._add_node(frame.child_id(label), op, key, inputs, t, frame, label)
 
     # ------------------------------------------------------------ composite layers
     def _parallel(self, t: A.Parallel, frame: Frame, env: Env, cur: str | None, name: str | None) -> str:
@@ -538,7 +614,13 @@ class Evaluator:
         x = _need(cur, t.span)
         target = self._open(frame, name, "seq", "", t.span, cur) if name is not None else frame
         outs: list[str] = []
-        self._branches(t.branches, target, env.child(), x, outs)
+        g = self._g()
+        with self.entered(target, t.span):
+            for s, e in self._expand(t.branches, env.child()):
+                before = len(g.nodes)
+                y = self._layer(_only_layers(s, "among branches"), target, e, x)
+                if y is not None and (y != x or len(g.nodes) == before):  # a branch may be `identity` or `@in`
+                    outs.append(y)
         if not outs:
             raise SpecError(f"'{t.merge}' has no branches", t.span)
         out = self._merge(t.merge, outs, target, t)
@@ -546,85 +628,38 @@ class Evaluator:
             self._close(frame, name, target, out)
         return out
 
-    def _branches(self, stmts: tuple[A.Stmt, ...], frame: Frame, env: Env, x: str, outs: list[str]) -> None:
-        """Run each layer statement on the same input x, collecting results (loops and ifs expand)."""
-        saved = self.frame
-        self.frame = frame
-        try:
-            for s in stmts:
-                if isinstance(s, A.LayerStmt):
-                    before = len(self._g().nodes)
-                    y = self._layer(s, frame, env, x)
-                    if y is not None and (y != x or len(self._g().nodes) == before):
-                        outs.append(y)
-                elif isinstance(s, A.For):
-                    for item in iterate(evaluate(s.source, env), s.source.span):
-                        self._tick(s.span)
-                        self._branches(s.body, frame, env.child(bind_targets(s.targets, item, s.span)), x, outs)
-                elif isinstance(s, A.If):
-                    branch = s.then if truth(evaluate(s.cond, env), s.cond.span) else s.other
-                    self._branches(branch, frame, env.child(), x, outs)
-                elif isinstance(s, A.Let):
-                    env.vars[s.name] = evaluate(s.value, env)
-                else:
-                    raise SpecError("only layers, let, for and if may appear among branches", s.span)
-                self.frame = frame
-        finally:
-            self.frame = saved
-
     def _residual(self, t: A.Residual, frame: Frame, env: Env, cur: str | None, name: str | None) -> str | None:
         x = _need(cur, t.span)
         target = self._open(frame, name, "seq", "", t.span, cur) if name is not None else frame
         inner = env.child()
-        y = self._body(t.body, target, inner, x)
+        y = self._body(t.body, target, inner, x, t.span)
         enabled = t.when is None or truth(evaluate(t.when, inner), t.when.span)
         if enabled:
             shortcut = x
             if t.shortcut is not None:
-                saved, self.frame = self.frame, target
-                try:
+                with self.entered(target, t.span):
                     shortcut = _need(self._layer(t.shortcut, target, inner, x), t.span)
-                finally:
-                    self.frame = saved
             y = self._merge("add", [_need(y, t.span), shortcut], target, t)
         if name is not None:
             return self._close(frame, name, target, y)
         return y
 
     def _dense(self, t: A.Dense, frame: Frame, env: Env, cur: str | None, name: str | None) -> str:
+        """Each layer reads the concat of the block input and every earlier layer's output.
+
+        n layers make n - 1 concats of 2..n inputs: the edges grow as n^2 / 2, and each
+        concat's inputs count against max_edges before the concat is made.
+        """
         x = _need(cur, t.span)
         target = self._open(frame, name, "seq", "", t.span, cur) if name is not None else frame
         features = [x]
-
-        def step(s: A.Stmt, e: Env) -> None:
-            if isinstance(s, A.LayerStmt):
-                if s.cond is not None and not truth(evaluate(s.cond, e), s.cond.span):
-                    return
-                joined = features[0] if len(features) == 1 else self._merge("concat", list(features), target, t)
-                y = self._layer(s, target, e, joined)
-                features.append(_need(y, s.span))
-            elif isinstance(s, A.For):
-                for item in iterate(evaluate(s.source, e), s.source.span):
-                    self._tick(s.span)
-                    inner = e.child(bind_targets(s.targets, item, s.span))
-                    for b in s.body:
-                        step(b, inner)
-            elif isinstance(s, A.Let):
-                e.vars[s.name] = evaluate(s.value, e)
-            elif isinstance(s, A.If):
-                for b in s.then if truth(evaluate(s.cond, e), s.cond.span) else s.other:
-                    step(b, e.child())
-            else:
-                raise SpecError("only layers, let, for and if may appear in a dense block", s.span)
-            self.frame = target
-
-        saved, self.frame = self.frame, target
-        try:
-            inner = env.child()
-            for s in t.body:
-                step(s, inner)
-        finally:
-            self.frame = saved
+        with self.entered(target, t.span):
+            for s, e in self._expand(t.body, env.child()):
+                layer = _only_layers(s, "in a dense block")
+                if layer.cond is not None and not truth(evaluate(layer.cond, e), layer.cond.span):
+                    continue
+                joined = features[0] if len(features) == 1 else self._merge("concat", features, target, t)
+                features.append(_need(self._layer(layer, target, e, joined), s.span))
         out = self._merge("concat", features, target, t) if len(features) > 1 else x
         if name is not None:
             return self._close(frame, name, target, out) or out
@@ -641,23 +676,20 @@ class Evaluator:
                 t.name_span,
                 hint="blocks cannot be recursive; use a loop with a depth parameter",
             )
-        if len(self.stack) >= self.limits.max_depth:
-            raise SpecError(f"blocks nested deeper than {self.limits.max_depth}", t.span)
+        self.meter.iteration(t.span)  # a call that makes no layer still costs a step
+        self.meter.spend(COST["call"], t.span)
         label = self._claim(frame, name, t.span)
         path = frame.child_id(label)
         sub = Frame(path, cur)
         g = self._g()
+        self._count_scope(t.span)
         scope = Scope(path, "block", d.name, t.span, input=cur)
         g.scopes[path] = scope
-        benv = Env({}, entry.env, tensor=self._tensor_value)
-        saved = self.frame
-        try:
-            self._bind(d, t, env, benv, sub, scope)
-        finally:
-            self.frame = saved
+        benv = Env({}, entry.env, tensor=self._tensor_value, meter=self.meter)
+        self._bind(d, t, env, benv, sub, scope)
         self.stack.append(d.name)
         try:
-            out = self._body(d.body, sub, benv, cur)
+            out = self._body(d.body, sub, benv, cur, t.span)
         except SpecError as err:
             raise err.with_path(path) from None
         finally:
@@ -688,12 +720,12 @@ class Evaluator:
             if kw.name in given:
                 raise SpecError(f"parameter '{kw.name}' given twice", kw.span)
             given[kw.name] = (evaluate(kw.value, env), kw.span)
-        self.frame = sub  # defaults see the block's own input as `in`
         for p in d.params:
             if p.name in given:
                 value, span = given[p.name]
             elif p.default is not None:
-                value, span = evaluate(p.default, benv), p.default.span
+                with self.entered(sub, t.span):  # defaults see the block's own input as `in`
+                    value, span = evaluate(p.default, benv), p.default.span
             else:
                 raise SpecError(f"block '{d.name}' needs parameter '{p.name}'", t.span, hint=_block_sig(d))
             _check_type(p, value, span)
@@ -705,6 +737,47 @@ class Evaluator:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _only_layers(s: A.Stmt, where: str) -> A.LayerStmt:
+    if not isinstance(s, A.LayerStmt):
+        raise SpecError(f"only layers, let, for, repeat and if may appear {where}", s.span)
+    return s
+
+
+def _input_shape(shape: Any, span: A.Span) -> Shape:
+    """Check an input shape given from outside (`--input`, `input=`): 1 or 3 ints in 1..65536."""
+    dims = tuple(shape) if isinstance(shape, (tuple, list)) and len(shape) <= 3 else ()
+    if len(dims) not in (1, 3) or not all(type(d) is int and 0 < d <= 1 << 16 for d in dims):
+        raise SpecError(
+            f"an input shape is 1 or 3 integers from 1 to 65536, got {fmt_value(shape)}",
+            span,
+            hint="e.g. input=(3, 224, 224) or --input 3x224x224",
+        )
+    return dims
+
+
+def _capped(rf: tuple[float, float]) -> tuple[float, float]:
+    """Keep a receptive field finite: stacked strides overflow a float to inf, then nan."""
+    r, j = rf
+    if not r <= RF_CAP:  # also catches nan
+        r = RF_CAP
+    if not j <= RF_CAP:
+        j = RF_CAP
+    return r, j
+
+
+@contextmanager
+def _recursion_room(frames: int) -> Iterator[None]:
+    """Let Python nest `frames` deep while evaluating; the limits bound the real depth."""
+    old = sys.getrecursionlimit()
+    if old < frames:
+        sys.setrecursionlimit(frames)
+    try:
+        yield
+    finally:
+        if old < frames:
+            sys.setrecursionlimit(old)
 
 
 def _need(node: str | None, span: A.Span, why: str = "this layer has no input") -> str:
@@ -723,6 +796,7 @@ def _input_op() -> Op:
     return _INPUT_OP
 
 
+@cache  # op classes never change; model_fields is slow to read per layer
 def _alias_of(cls: type[Op], name: str) -> str:
     for fname, f in cls.model_fields.items():
         if f.alias == name:
@@ -732,13 +806,14 @@ def _alias_of(cls: type[Op], name: str) -> str:
     return name
 
 
-def _param_names(cls: type[Op]) -> list[str]:
+@cache
+def _param_names(cls: type[Op]) -> tuple[str, ...]:
     names = []
     for fname, f in cls.model_fields.items():
         names.append(fname)
         if f.alias:
             names.append(f.alias)
-    return names
+    return tuple(names)
 
 
 def _param_hint(cls: type[Op]) -> str:
@@ -765,7 +840,7 @@ def _param_error(cls: type[Op], err: ValidationError, t: A.OpCall) -> SpecError:
     if e["type"] == "missing":
         return SpecError(f"'{cls.kind}' needs parameter '{field_name}'", t.span, hint=_param_hint(cls))
     value = e.get("input")
-    shown = "tensor" if isinstance(value, Tensor) else f"{type_name(value)} {value!r}"
+    shown = "tensor" if isinstance(value, Tensor) else f"{type_name(value)} {fmt_value(value)}"
     msg = e["msg"][0].lower() + e["msg"][1:]
     return SpecError(f"'{cls.kind}' parameter '{field_name}': {msg}; got {shown}", span, hint=_param_hint(cls))
 
@@ -791,7 +866,7 @@ def _check_type(p: A.Param, value: Any, span: A.Span) -> None:
             f"unknown type '{p.type}'", p.span, hint=did_you_mean(p.type, _TYPES) or f"one of {', '.join(_TYPES)}"
         )
     if not test(value):
-        raise SpecError(f"parameter '{p.name}' must be {p.type}, got {type_name(value)} {value!r}", span)
+        raise SpecError(f"parameter '{p.name}' must be {p.type}, got {type_name(value)} {fmt_value(value)}", span)
 
 
 def _block_sig(d: A.BlockDef) -> str:
@@ -813,7 +888,7 @@ def bind_params(
     out: dict[str, Any] = {}
     for p in params:
         if p.name in given:
-            value = check(given[p.name], span)
+            value = admit(given[p.name], env.meter, span)
         elif p.default is not None:
             value = evaluate(p.default, env)
         else:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .ast import Span
 from .ops import Init, Op, Shape
 
 if TYPE_CHECKING:
     import networkx as nx
+
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Graph:
     free_params: tuple[str, ...] = ()
     rebuild: Callable[[dict[str, Any]], Graph] | None = None
     _nx: nx.DiGraph[str] | None = None
+    _cache: dict[str, tuple[int, Any]] = field(default_factory=dict, repr=False, compare=False)
 
     INPUT = "input"
 
@@ -111,6 +115,71 @@ class Graph:
     def layers(self) -> list[Node]:
         """Every node but the input, in execution order."""
         return [n for n in self.nodes.values() if n.id != self.INPUT]
+
+    def consumers(self) -> dict[str, tuple[str, ...]]:
+        """Who reads each node: node id -> the nodes taking it as an input, one entry per edge.
+
+        Every node has an entry, in graph order; the network's results have `()`. A node
+        reading the same input twice (`add @x` right after x) is listed twice, so the
+        length is the number of edges out of the node. Cached until nodes are added.
+
+            g.consumers()["layer1.0.conv1"]  ->  ("layer1.0.bn1",)
+        """
+        return self._cached("consumers", self._consumers)
+
+    def _consumers(self) -> dict[str, tuple[str, ...]]:
+        users: dict[str, list[str]] = {nid: [] for nid in self.nodes}
+        for n in self.nodes.values():
+            for src in n.inputs:
+                users[src].append(n.id)
+        return {nid: tuple(u) for nid, u in users.items()}
+
+    def scope_of(self, nid: str) -> str:
+        """The innermost scope holding a node or scope: `layer1.0.conv1` -> `layer1.0`; top level -> ``."""
+        head = nid
+        while "." in head:
+            head = head.rpartition(".")[0]
+            if head in self.scopes:
+                return head
+        return ""
+
+    def enclosing_scopes(self, path: str) -> list[str]:
+        """The scopes around a node or scope, innermost first, ending with the network (``).
+
+        g.enclosing_scopes("layer1.0.conv1")  ->  ["layer1.0", "layer1", ""]
+        """
+        out = []
+        head = path
+        while head:
+            head = self.scope_of(head)
+            out.append(head)
+        return out
+
+    def by_scope(self) -> dict[str, list[str]]:
+        """Scope path -> every layer inside it (nested scopes included), in graph order.
+
+        The network scope `` holds every layer; a scope with no layers maps to [].
+
+            g.by_scope()["layer1.0"]  ->  ["layer1.0.conv1", "layer1.0.bn1", ..., "layer1.0.4"]
+        """
+        return self._cached("by_scope", self._by_scope)
+
+    def _by_scope(self) -> dict[str, list[str]]:
+        groups: dict[str, list[str]] = {path: [] for path in self.scopes}
+        groups.setdefault("", [])
+        for n in self.layers():
+            groups[""].append(n.id)
+            for path in self.enclosing_scopes(n.id)[:-1]:
+                groups[path].append(n.id)
+        return groups
+
+    def _cached(self, name: str, compute: Callable[[], _T]) -> _T:
+        # Nodes and scopes only ever grow, so their counts tell whether a cached answer is stale.
+        version = len(self.nodes) + len(self.scopes)
+        hit = self._cache.get(name)
+        if hit is None or hit[0] != version:
+            hit = self._cache[name] = (version, compute())
+        return cast(_T, hit[1])
 
     def output_shapes(self) -> dict[str, Shape]:
         return {name: self.nodes[nid].shape for name, nid in self.outputs.items()}

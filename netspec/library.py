@@ -21,6 +21,7 @@ from . import ast as A
 from .errors import SpecError, did_you_mean
 from .evaluate import BlockEntry, Evaluator, Limits, bind_params
 from .graph import Graph
+from .limits import LimitError, Meter
 from .lint import lint
 from .ops import Shape
 from .parse import MAX_FILE_BYTES, parse
@@ -49,11 +50,13 @@ class LoadedFile:
 
 
 class Loader:
-    """Reads files once, follows imports, detects cycles."""
+    """Reads files once, follows imports, detects cycles; file-level lets count against `limits`."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self.files: dict[Path, LoadedFile] = {}
         self.loading: list[Path] = []
+        self.limits = limits or Limits()
+        self.meter = Meter(self.limits)
 
     def load(self, path: Path, span: A.Span | None = None) -> LoadedFile:
         path = path.resolve()
@@ -62,6 +65,8 @@ class Loader:
         if path in self.loading:
             cycle = " -> ".join(p.name for p in [*self.loading[self.loading.index(path) :], path])
             raise SpecError(f"import cycle: {cycle}", span, hint="move the shared blocks into a file both import")
+        if len(self.loading) >= self.limits.max_import_depth:
+            raise LimitError("max_import_depth", f"imports nested deeper than {self.limits.max_import_depth}", span)
         if not path.is_file():
             raise SpecError(f"no such spec file: {_display(path)}", span)
         if path.stat().st_size > MAX_FILE_BYTES:
@@ -74,7 +79,7 @@ class Loader:
         module = parse(text, display)
         self.loading.append(path)
         try:
-            loaded = LoadedFile(path, module, Env())
+            loaded = LoadedFile(path, module, Env(meter=self.meter))
             for imp in module.imports:
                 self._import(loaded, imp)
             for let in module.lets:
@@ -142,15 +147,20 @@ def resolve(spec: str) -> tuple[Path, str | None]:
     )
 
 
-def network_params(entry: A.NetworkDef | A.NetworkAlias, owner: LoadedFile) -> list[A.Param]:
+def network_params(
+    entry: A.NetworkDef | A.NetworkAlias, owner: LoadedFile, seen: tuple[str, ...] = ()
+) -> list[A.Param]:
     """The parameters a network (or alias) accepts, with defaults."""
     if isinstance(entry, A.NetworkDef):
         return list(entry.params)
+    if entry.name in seen:
+        raise SpecError(f"network alias cycle: {' -> '.join([*seen, entry.name])}", entry.span)
+    if len(seen) >= Limits.max_depth:
+        raise LimitError("max_depth", f"network aliases nested deeper than {Limits.max_depth}", entry.span)
     target, tfile = _target(entry, owner)
-    bound = {k.name for k in entry.kwargs} | {
-        p.name for p, _ in zip(network_params(target, tfile), entry.args, strict=False)
-    }
-    return [p for p in network_params(target, tfile) if p.name not in bound]
+    params = network_params(target, tfile, (*seen, entry.name))
+    bound = {k.name for k in entry.kwargs} | {p.name for p, _ in zip(params, entry.args, strict=False)}
+    return [p for p in params if p.name not in bound]
 
 
 def _target(alias: A.NetworkAlias, owner: LoadedFile) -> tuple[A.NetworkDef | A.NetworkAlias, LoadedFile]:
@@ -222,7 +232,7 @@ def load(spec: str, input: Shape | None = None, limits: Limits | None = None, **
     """Check a spec and return its Graph: `load("resnet50", num_classes=10)`."""
     with _no_gc():
         path, name = resolve(spec)
-        loaded = Loader().load(path)
+        loaded = Loader(limits).load(path)
         return build(loaded, name, params, tuple(input) if input is not None else None, limits)
 
 
@@ -248,9 +258,9 @@ def load_text(
     **params: Any,
 ) -> Graph:
     """Check spec source text (imports resolve relative to the current directory)."""
-    loader = Loader()
+    loader = Loader(limits)
     module = parse(text, file)
-    loaded = LoadedFile(Path.cwd() / file, module, Env())
+    loaded = LoadedFile(Path.cwd() / file, module, Env(meter=loader.meter))
     for imp in module.imports:
         loader._import(loaded, imp)
     for let in module.lets:

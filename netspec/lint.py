@@ -40,10 +40,10 @@ class LintWarning:
     hint: str | None = None
     notes: list[str] = field(default_factory=list)
 
-    def render(self) -> str:
+    def render(self, color: bool = False) -> str:
         """Format as `file:line:col: warning: ... [code]` with the source line and a caret."""
         return render_diagnostic(
-            "warning", f"{self.message} [{self.code}]", self.span, self.path, self.notes, self.hint
+            "warning", f"{self.message} [{self.code}]", self.span, self.path, self.notes, self.hint, color
         )
 
     def __str__(self) -> str:
@@ -53,7 +53,8 @@ class LintWarning:
 def lint(graph: Graph) -> list[LintWarning]:
     """All warnings for a graph that no `# netspec: ignore` comment silences, in source order."""
     found = [*_checkerboard(graph), *_conv_bias_bn(graph), *_linear_map(graph), *_plain_chain(graph)]
-    kept = _dedupe([w for w in found if not _silenced(graph, w)])
+    comments = _Comments()
+    kept = _dedupe([w for w in found if not _silenced(graph, w, comments)])
     return sorted(kept, key=lambda w: (w.span.file, w.span.line, w.span.col) if w.span else ("", 0, 0))
 
 
@@ -89,13 +90,13 @@ def _conv_bias_bn(graph: Graph) -> list[LintWarning]:
     Convs are the ops of family CONV with `bias=true`; the norms are those that declare
     `absorbs_bias` (bn).
     """
-    consumers = _consumers(graph)
+    consumers = graph.consumers()
     outputs = set(graph.outputs.values())
     out = []
     for n in graph.layers():
         if not _is_conv(n) or getattr(n.op, "bias", False) is not True:
             continue
-        users = consumers.get(n.id, [])
+        users = consumers[n.id]
         if users and n.id not in outputs and all(graph.nodes[u].op.absorbs_bias for u in users):
             norms = " and ".join(sorted({graph.nodes[u].kind for u in users}))
             out.append(
@@ -180,14 +181,6 @@ def _is_conv(n: Node) -> bool:
     return n.op.family is Family.CONV
 
 
-def _consumers(graph: Graph) -> dict[str, list[str]]:
-    users: dict[str, list[str]] = {}
-    for n in graph.nodes.values():
-        for i in n.inputs:
-            users.setdefault(i, []).append(n.id)
-    return users
-
-
 def _dedupe(found: list[LintWarning]) -> list[LintWarning]:
     """One warning per code and source position (a block's line is flagged once, not per use)."""
     first: dict[tuple[str, Span | None], LintWarning] = {}
@@ -202,30 +195,43 @@ def _dedupe(found: list[LintWarning]) -> list[LintWarning]:
     return list(first.values())
 
 
-def _silenced(graph: Graph, w: LintWarning) -> bool:
+def _silenced(graph: Graph, w: LintWarning, comments: _Comments) -> bool:
     """Whether an ignore comment on the flagged line, an enclosing scope's line or the network line covers w."""
     spans = [w.span]
-    if w.path:
-        parts = w.path.split(".")
-        spans += [
-            graph.scopes[p].span
-            for p in (".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1))
-            if p in graph.scopes
-        ]
-    if "" in graph.scopes:
-        spans.append(graph.scopes[""].span)
-    return any(w.code in codes for codes in (_ignored(s) for s in spans if s is not None))
+    scopes = graph.enclosing_scopes(w.path) if w.path else [""]
+    spans += [graph.scopes[p].span for p in scopes if p in graph.scopes]
+    return any(w.code in comments.ignored(s) for s in spans if s is not None)
 
 
-def _ignored(span: Span) -> set[str]:
-    """Codes an ignore comment on the span's first line names (all codes for a bare ignore)."""
-    lines = SOURCES.get(span.file, "").splitlines()
-    if not 0 < span.line <= len(lines):
-        return set()
-    found: set[str] = set()
-    for m in _IGNORE.finditer(lines[span.line - 1]):
-        found |= set(CODES) if m.group(1) is None else {c.strip() for c in m.group(1).split(",")}
-    return found
+class _Comments:
+    """The ignore comments of the source files, each file split into lines once.
+
+    A loop body's layer is flagged once per iteration; reading the file again for each
+    of 100,000 warnings would make linting quadratic in the file size.
+    """
+
+    def __init__(self) -> None:
+        self._lines: dict[str, list[str]] = {}
+        self._codes: dict[tuple[str, int], frozenset[str]] = {}
+
+    def ignored(self, span: Span) -> frozenset[str]:
+        """Codes an ignore comment on the span's first line names (all codes for a bare ignore)."""
+        key = (span.file, span.line)
+        codes = self._codes.get(key)
+        if codes is None:
+            codes = self._codes[key] = self._read(span)
+        return codes
+
+    def _read(self, span: Span) -> frozenset[str]:
+        lines = self._lines.get(span.file)
+        if lines is None:
+            lines = self._lines[span.file] = SOURCES.get(span.file, "").splitlines()
+        if not 0 < span.line <= len(lines):
+            return frozenset()
+        found: set[str] = set()
+        for m in _IGNORE.finditer(lines[span.line - 1]):
+            found |= set(CODES) if m.group(1) is None else {c.strip() for c in m.group(1).split(",")}
+        return frozenset(found)
 
 
 __all__ = ["CODES", "LintWarning", "lint"]

@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .graph import Graph, Node
-from .ops import fmt_shape
-
-
-def _fmt_int(n: int) -> str:
-    return f"{n:,}"
-
-
-def _fmt_macs(n: int) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(n)
-
-
-def _rf(n: Node) -> str:
-    r, j = n.rf
-    return f"{r:g}/{j:g}"
+from .fmt import fmt_count, fmt_int, fmt_shape
+from .graph import Graph
 
 
 def rows(g: Graph, depth: int | None = None) -> list[dict[str, Any]]:
@@ -72,6 +57,10 @@ def rows(g: Graph, depth: int | None = None) -> list[dict[str, Any]]:
 
 
 def as_json(g: Graph, depth: int | None = None) -> dict[str, Any]:
+    """The summary as JSON-ready data; every float is finite (an overflowed one becomes None)."""
+    nodes = rows(g, depth)
+    for row in nodes:
+        row["rf"] = [_finite(x) for x in row["rf"]]
     return {
         "network": g.name,
         "file": g.file,
@@ -80,14 +69,20 @@ def as_json(g: Graph, depth: int | None = None) -> dict[str, Any]:
         "outputs": {k: {"shape": list(v), "train_only": k in g.train_outputs} for k, v in g.output_shapes().items()},
         "params": g.params,
         "macs": g.macs,
-        "nodes": rows(g, depth),
+        "nodes": nodes,
     }
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
 
 
 def _jsonable(v: Any) -> Any:
     if isinstance(v, tuple):
         return [_jsonable(x) for x in v]
-    if isinstance(v, (int, float, str, bool)) or v is None:
+    if isinstance(v, float):
+        return _finite(v)
+    if isinstance(v, (int, str, bool)) or v is None:
         return v
     return str(v)
 
@@ -101,8 +96,8 @@ def table(g: Graph, depth: int | None = None) -> str:
             r["path"] + (" [train]" if r["train_only"] else ""),
             r["op"],
             fmt_shape(tuple(r["shape"])),
-            _fmt_int(r["params"]),
-            _fmt_macs(r["macs"]),
+            fmt_int(r["params"]),
+            fmt_count(r["macs"]),
             f"{r['rf'][0]:g}/{r['rf'][1]:g}",
         )
         for r in data
@@ -123,8 +118,8 @@ def table(g: Graph, depth: int | None = None) -> str:
     lines += [line(b) for b in body]
     lines += [
         rule,
-        f"total params: {_fmt_int(g.params)}",
-        f"total MACs:   {_fmt_macs(g.macs)} ({_fmt_int(g.macs)}; conv/linear multiply-accumulates, eval mode)",
+        f"total params: {fmt_int(g.params)}",
+        f"total MACs:   {fmt_count(g.macs)} ({fmt_int(g.macs)}; conv/linear multiply-accumulates, eval mode)",
         f"layers:       {len(g.layers())}",
     ]
     return "\n".join(lines)

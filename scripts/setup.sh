@@ -46,7 +46,7 @@ want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing torch, torchvision and netspec into .venv (first run takes a few minutes)"
   .venv/bin/pip install -q --disable-pip-version-check torch==2.14.1 torchvision==0.29.1
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[test,render,onnx]"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[test,onnx]"
   echo "$want" > "$stamp"
 fi
 echo "setup: ok ($(.venv/bin/python -c 'import torch, torchvision; print("torch", torch.__version__, "torchvision", torchvision.__version__)'))"

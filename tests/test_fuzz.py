@@ -23,7 +23,12 @@ PIECES = ["{", "}", "(", ")", "[", "]", ",", ";", ":", "->", "@", "@in", "=", "\
           "if", "else", "for", "in", "repeat", "let", "residual", "dense", "concat", "add", "output", "input",
           "train", "init", "block", "network", "-1", "0", "10**9", "1e308", "3.5", "true", "none", "in.channels",
           "{i}", "conv", "bn", "relu", "linear", "flatten", "upsample", "crop", "k=", "s=0", "groups=7", "**"]
-LIMITS = Limits(max_nodes=5_000, max_iterations=20_000, max_depth=24)
+# Pieces of the hostile inputs (tests/test_hostile.py): each must still end in a SpecError or a graph.
+HOSTILE = ["[0] * 100000", "range(100000)", "str(range(9999))", "round(5, -10**15)", 'int("٣")', "sum(",
+           "enumerate(", "zip(", "10**15", "[[0] * 999] * 99", "repeat 9999 {", "dense { repeat 99 { relu } }",
+           "[i for i in range(999)]", "max(", "e()", "block e() { }"]
+PIECES += HOSTILE
+LIMITS = Limits(max_nodes=5_000, max_iterations=20_000, max_depth=24, max_work=200_000)
 
 
 @st.composite

@@ -28,6 +28,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
+from ..fmt import fmt_shape as fmt_shape
 from .form import Form, Module
 
 Shape = tuple[int, ...]
@@ -255,10 +256,6 @@ def _keywords() -> frozenset[str]:
 
 def pair(v: int | tuple[int, int]) -> tuple[int, int]:
     return (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-
-
-def fmt_shape(shape: Shape) -> str:
-    return "(N," + ",".join(str(d) for d in shape) + ")"
 
 
 class Op(BaseModel):
