@@ -21,17 +21,21 @@ def inplace_nodes(graph: Graph) -> set[str]:
     """The ids of the layers that may run in place."""
     edges = {nid: len(users) for nid, users in graph.consumers().items()}
     returned = set(graph.outputs.values())
+
+    def overwritable(nid: str) -> bool:
+        """Nothing but one consumer sees this tensor, nor any tensor it may be a view of."""
+        src = graph.nodes[nid]
+        if src.id == Graph.INPUT or src.op.saves_output or edges.get(src.id) != 1 or src.id in returned:
+            return False
+        return not src.op.returns_view or overwritable(src.inputs[0])
+
     found = set()
     for node in graph.layers():
         if not node.op.can_inplace():
             continue
         src = graph.nodes[node.inputs[0]]
         if (
-            src.id != Graph.INPUT
-            and not src.op.returns_view
-            and not src.op.saves_output
-            and edges.get(src.id) == 1
-            and src.id not in returned
+            overwritable(src.id)
             and src.shape == node.shape
             and src.train_only == node.train_only
             and node.inputs.count(src.id) == 1

@@ -212,6 +212,7 @@ class Dense(Term):
 @dataclass(frozen=True, eq=False, repr=False)
 class Chain(Term):
     terms: tuple[Term, ...]
+    labels: tuple[Expr | None, ...] = ()  # per term, when some layer after a '->' is named: `@x -> xb: conv 8`
 
 
 # ---------------------------------------------------------------- statements

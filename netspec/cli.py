@@ -1,4 +1,4 @@
-"""The `netspec` command: list, ops, check, summary, compile, render, diff, view, weights.
+"""The `netspec` command: list, ops, check, summary, compile, render, diff, view, weights, fmt.
 
 Every user mistake prints a SpecError (file:line:col, source line, caret, hint)
 and exits 1; a bad combination of options exits 2, as argparse does for its own
@@ -293,6 +293,26 @@ def cmd_view(args: argparse.Namespace) -> int:
     )
 
 
+# ---- fmt (netspec/fmt_spec.py)
+def cmd_fmt(args: argparse.Namespace) -> int:
+    from .fmt_spec import fmt_cli
+
+    return fmt_cli(args)
+
+
+def _fmt_parser(sub: Any) -> None:
+    p = sub.add_parser("fmt", help="lay out .net files the canonical way (comments kept); --check for CI")
+    p.add_argument("files", nargs="+", metavar="FILE", help="a .net file, a folder of them, or - for stdin -> stdout")
+    p.add_argument(
+        "--check", action="store_true", help="write nothing; list the files that would change; exit 1 if any"
+    )
+    p.add_argument("--diff", action="store_true", help="write nothing; print a unified diff of the changes")
+    p.set_defaults(fn=cmd_fmt)
+
+
+# ---- end fmt
+
+
 def _spec_args(p: argparse.ArgumentParser, strict: bool = True) -> None:
     p.add_argument("spec", help="a library name (resnet50), a file (my.net) or file.net:network")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", help="set a network parameter")
@@ -400,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("network", nargs="?", help="one network's records in full (default: every network's tags)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_weights)
+
+    _fmt_parser(sub)
     return parser
 
 

@@ -292,31 +292,38 @@ class Evaluator:
     def _layer(self, s: A.LayerStmt, frame: Frame, env: Env, cur: str | None) -> str | None:
         if s.cond is not None and not truth(evaluate(s.cond, env), s.cond.span):
             return cur
-        label = None
-        if s.label is not None:
-            label = evaluate(s.label, env)
-            if not isinstance(label, str) or not _IDENT.match(label):
-                raise SpecError(
-                    f"'{label}' is not a valid layer name", s.label.span, hint="names use letters, digits and '_'"
-                )
+        label = _label(s.label, env) if s.label is not None else None
         return self._chain(s.chain, frame, env, cur, label, s)
 
     def _chain(
         self, chain: A.Chain, frame: Frame, env: Env, cur: str | None, label: str | None, s: A.LayerStmt
     ) -> str | None:
         layers = [t for t in chain.terms if not isinstance(t, A.RefTerm)]
+        names = [_label(x, env) if x is not None else None for x in chain.labels] or [None] * len(chain.terms)
         if label is not None and len(layers) > 1:
             sub = self._open(frame, label, "seq", "", s.span, cur)
             with self.entered(sub, s.span):
-                for t in chain.terms:
-                    cur = self._term(t, sub, env, cur, None)
+                for t, n in zip(chain.terms, names, strict=True):
+                    cur = self._link(t, sub, env, cur, n)
             return self._close(frame, label, sub, cur)
-        for t in chain.terms:
-            cur = self._term(t, frame, env, cur, label if t is (layers[0] if layers else None) else None)
+        first = layers[0] if layers else None
+        for t, n in zip(chain.terms, names, strict=True):
+            if t is first and label is not None and n is not None:
+                raise SpecError(f"layer named twice, '{label}' and '{n}'", t.span, hint="keep one of the names")
+            cur = self._link(t, frame, env, cur, label if t is first and n is None else n)
         if label is not None and not layers:
             self._claim(frame, label, s.span)
             frame.names[label] = _need(cur, s.span)
         return cur
+
+    def _link(self, t: A.Term, frame: Frame, env: Env, cur: str | None, name: str | None) -> str | None:
+        """One term of a chain; a name given after '->' names a reference too (`@x -> y: @z`)."""
+        if isinstance(t, A.RefTerm) and name is not None:
+            node = self._ref(t.path, t.span)
+            self._claim(frame, name, t.span)
+            frame.names[name] = node
+            return node
+        return self._term(t, frame, env, cur, name)
 
     def _term(self, t: A.Term, frame: Frame, env: Env, cur: str | None, name: str | None) -> str | None:
         if isinstance(t, A.RefTerm):
@@ -617,13 +624,19 @@ class Evaluator:
         g = self._g()
         with self.entered(target, t.span):
             for s, e in self._expand(t.branches, env.child()):
+                layer = _only_layers(s, "among branches")
+                if layer.cond is not None and not truth(evaluate(layer.cond, e), layer.cond.span):
+                    continue  # a false `if` removes the branch; it is not an identity branch
                 before = len(g.nodes)
-                y = self._layer(_only_layers(s, "among branches"), target, e, x)
+                y = self._layer(layer, target, e, x)
                 if y is not None and (y != x or len(g.nodes) == before):  # a branch may be `identity` or `@in`
                     outs.append(y)
         if not outs:
-            raise SpecError(f"'{t.merge}' has no branches", t.span)
-        out = self._merge(t.merge, outs, target, t)
+            raise SpecError(
+                f"'{t.merge}' has no branches", t.span, hint="every branch is missing or its 'if' condition is false"
+            )
+        # A merge over one remaining branch is that branch: `add { a if false; b }` is `b`.
+        out = outs[0] if len(outs) == 1 else self._merge(t.merge, outs, target, t)
         if name is not None:
             self._close(frame, name, target, out)
         return out
@@ -737,6 +750,13 @@ class Evaluator:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _label(expr: A.Expr, env: Env) -> str:
+    label = evaluate(expr, env)
+    if not isinstance(label, str) or not _IDENT.match(label):
+        raise SpecError(f"'{label}' is not a valid layer name", expr.span, hint="names use letters, digits and '_'")
+    return label
 
 
 def _only_layers(s: A.Stmt, where: str) -> A.LayerStmt:

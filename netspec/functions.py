@@ -1,5 +1,5 @@
-"""The language's functions: `min max abs round ceil floor sqrt int float len sum range
-enumerate zip reversed list str make_divisible` and the init schemes (`kaiming_normal(...)`).
+"""The language's functions: `min max abs round ceil floor sqrt exp log log2 int float len sum
+range enumerate zip reversed list str make_divisible` and the init schemes (`kaiming_normal(...)`).
 
 Each is Python's own function behind a guard that bounds its result before building it
 (a range's length, a str()'s characters, a sum of lists' items) and charges the work to
@@ -185,6 +185,9 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "ceil": _plain_fn(math.ceil),
     "floor": _plain_fn(math.floor),
     "sqrt": _plain_fn(math.sqrt),
+    "exp": _plain_fn(math.exp),  # OverflowError past e**709; Meter.number bounds the rest
+    "log": _plain_fn(math.log),  # log(x) or log(x, base); x <= 0 is "math domain error"
+    "log2": _plain_fn(math.log2),
     "int": _int,
     "float": _float,
     "range": _range,

@@ -179,8 +179,12 @@ class _Builder(Transformer[Token, Any]):
         return A.Init(self._span(kw, kwargs[-1]), str(kind), tuple(kwargs), self._tok(kind))
 
     # ------------------------------------------------------------ layers
-    def chain(self, ch: list[A.Term]) -> A.Chain:
-        return A.Chain(self._span(ch[0], ch[-1]), tuple(ch))
+    def chain(self, ch: list[Any]) -> A.Chain:
+        terms, labels = [ch[0]], [None]  # `a -> [label] b -> ...`: a label (or None) before each later term
+        for i in range(1, len(ch), 2):
+            labels.append(ch[i])
+            terms.append(ch[i + 1])
+        return A.Chain(self._span(ch[0], ch[-1]), tuple(terms), tuple(labels) if any(labels) else ())
 
     def arg(self, ch: list[Any]) -> Any:
         return ch[0]
@@ -506,7 +510,15 @@ def _syntax_error(e: lark.exceptions.UnexpectedInput, file: str, text: str) -> S
         if expected == {closer} or (tok.type in ("$END",) and closer in expected):
             return SpecError(f"missing '{ch}' before {_describe(tok)}", span)
     if tok.value == ":":
-        return SpecError("unexpected ':'", span, hint="a name goes at the start of a statement: 'name: layer'")
+        hint = "a name goes before a layer, at the start of a statement or after '->': 'name: layer'"
+        return SpecError("unexpected ':'", span, hint=hint)
+    if tok.value == "else":
+        return SpecError("unexpected 'else'", span, hint=_else_hint(text, tok))
+    if tok.type in KEYWORDS and tok.value in KEYWORDS[tok.type] and ("NAME" in expected or "CALL_NAME" in expected):
+        hint = (
+            f"'{tok.value}' is a reserved word here; pick another name (a layer may still be named '{tok.value}: ...')"
+        )
+        return SpecError(f"unexpected {_describe(tok)}", span, hint=hint)
     if tok.type == "$END":
         return SpecError("unexpected end of file", span, hint="a block or list is not closed")
     if tok.type == "_NL":
@@ -523,6 +535,26 @@ def _syntax_error(e: lark.exceptions.UnexpectedInput, file: str, text: str) -> S
     wanted = sorted({_WORDS.get(x, f"'{_literal(x)}'") for x in expected if not x.startswith("__")})
     hint = f"expected {' or '.join(wanted[:5])}" if wanted else None
     return SpecError(f"unexpected {_describe(tok)}", span, hint=hint)
+
+
+# Reserved words: the grammar's keyword terminals (docs/language.md lists them; a test compares).
+KEYWORDS = {
+    "IMPORT": "import", "BLOCK": "block", "NETWORK": "network", "LET": "let", "FOR": "for",
+    "REPEAT": "repeat", "IF": "if", "IN": "in", "INPUT": "input", "OUTPUT": "output", "INIT": "init",
+    "RESIDUAL": "residual", "DENSE": "dense", "NOT": "not", "TRAIN": "train",
+}  # fmt: skip
+
+
+def _else_hint(text: str, tok: Token) -> str:
+    """Suggest brackets for a conditional value in an op argument: `s=2 if a else 1` -> `s=(2 if a else 1)`."""
+    line = text.splitlines()[(tok.line or 1) - 1] if text else ""
+    col = (tok.column or 1) - 1
+    before = re.search(r"(\w+)\s*=\s*(\S+\s+if\s+.+?)\s*$", line[:col])
+    after = re.match(r"\s*else\s+(.+?)(?=\s+\w+\s*=|\s*[;,\]}#]|\s*$)", line[col:])
+    if before and after and len(before.group(0)) + len(after.group(1)) < 80:
+        name, value = before.groups()
+        return f"a conditional value needs brackets: {name}=({value} else {after.group(1)})"
+    return "a conditional value needs brackets, s=(2 if first else 1); an if statement needs braces: if c { ... }"
 
 
 def _literal(term: str) -> str:

@@ -31,7 +31,10 @@ def test_wheel_contains_and_finds_the_library(tmp_path: Path) -> None:
         assert f"netspec/compiler/html/{asset}" in names  # the interactive page's assets
     code = ("import netspec, netspec.library as L; assert '_specs' in str(L.library_dir()), L.library_dir(); "
             "print(netspec.load('resnet50').params); assert 'cytoscape' in netspec.render('resnet18').html(); "
-            "from netspec.weights import find; print(find('resnet50', 'DEFAULT').tag)")
+            "from netspec.weights import find; print(find('resnet50', 'DEFAULT').tag); "
+            "from pygments.lexers import get_lexer_by_name, get_lexer_for_filename; "
+            "assert type(get_lexer_by_name('netspec')).__name__ == 'NetspecLexer'; "
+            "assert get_lexer_for_filename('resnet.net').name == 'netspec'")  # the pygments.lexers entry point
     out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {code}"],
                          cwd=tmp_path, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["25557032", "IMAGENET1K_V2"]

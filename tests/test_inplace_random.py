@@ -1,0 +1,81 @@
+"""Training never breaks: random graphs that check also run forward and backward in train mode.
+
+The in-place pass (compiler/inplace.py) lets activations and residual sums overwrite
+their input where the ops' declarations prove it safe. A wrong declaration shows up as
+torch's "modified by an inplace operation" error in backward, so this test builds many
+random graphs mixing producers whose backward keeps their output (relu, sigmoid, max
+pools), views (flatten, identity, eval-mode dropout) and in-place consumers (relu,
+leaky_relu with either slope sign, hardswish, add), and runs a training step on each.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+import netspec
+from netspec.compiler.inplace import inplace_nodes
+from netspec.compiler.to_torch import compile_graph
+
+pytestmark = pytest.mark.torch
+
+MAPS = [
+    "conv 6 k=3 p=1",
+    "bn",
+    "relu",
+    "relu6",
+    "sigmoid",
+    "tanh",
+    "silu",
+    "hardswish",
+    "leaky_relu 0.1",
+    "leaky_relu -0.2",
+    "maxpool 3 s=1 p=1",
+    "avgpool 3 s=1 p=1",
+    "identity",
+    "dropout 0.2",
+    "stochastic_depth 0.3",
+    "upsample 1",
+    "adaptive_avgpool 4",
+]
+
+
+def random_spec(rng: random.Random) -> str:
+    """A random network on 6x4x4 maps: chains, residual adds from earlier layers, a pooled head."""
+    lines = ["network r() {", "  input 6x4x4", "  l0: conv 6 k=1"]
+    names = ["l0"]
+    for i in range(1, rng.randint(4, 14)):
+        if rng.random() < 0.25 and len(names) > 1:
+            other = rng.choice(names[:-1])
+            lines.append(f"  l{i}: add @{other}")
+        else:
+            lines.append(f"  l{i}: {rng.choice(MAPS)}")
+        names.append(f"l{i}")
+        if rng.random() < 0.3:
+            lines.append(f"  m{i}: {rng.choice(['relu', 'leaky_relu -0.5', 'hardswish', 'relu6'])}")
+            names.append(f"m{i}")
+    head = rng.choice(['global_pool "max"', "global_pool", "adaptive_maxpool 1"])
+    lines += [f"  {head}", "  flatten", "  relu", "  linear 3", "}"]
+    return "\n".join(lines)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_graph_trains(seed: int) -> None:
+    rng = random.Random(seed)
+    spec = random_spec(rng)
+    graph = netspec.load_text(spec)  # every layer keeps 6x4x4, so every random graph checks
+    model = compile_graph(graph).train()
+    x = torch.randn(2, 6, 4, 4, requires_grad=True)
+    out = model(x)
+    out.sum().backward()  # raises if an in-place write destroyed a tensor backward needs
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_the_random_graphs_exercise_in_place_layers() -> None:
+    """The generator is worth running: many graphs run layers in place, and some refuse to."""
+    graphs = [netspec.load_text(random_spec(random.Random(seed))) for seed in range(60)]
+    with_inplace = sum(bool(inplace_nodes(g)) for g in graphs)
+    refused = sum(any(n.op.inplace and n.id not in inplace_nodes(g) for n in g.layers()) for g in graphs)
+    assert with_inplace >= 40 and refused >= 20
