@@ -180,7 +180,7 @@ def agree(kind: str, params: dict, shapes: list[tuple[int, ...]], reference, bat
         assert rule is None, f"{kind} {params} on {shapes} works across the batch dim yet checks"
         return
     module, want = _torch_runs(reference, xs)
-    assert (rule is not None) == (want is not None), f"{kind} {params} on {shapes}: netspec {rule}, torch {want is not None}"
+    assert (rule is not None) == (want is not None), f"{kind} {params} on {shapes}: netspec {rule}, torch {want}"
     if op is None or want is None:
         return
     assert rule == tuple(want.shape[1:])
