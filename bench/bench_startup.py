@@ -41,8 +41,8 @@ extra = [type(f"Probe{i}", (OPS["conv"],), {"__module__": __name__}) for i in ra
 mark("  10 more op classes (subclasses of conv): the per-class cost")
 import netspec.evaluate, netspec.values, netspec.graph, netspec.lint
 mark("import evaluate, values, graph, lint")
-import netspec.library, netspec.summary, netspec.cli
-mark("import library, summary, cli (argparse, json)")
+import netspec.library, netspec.table, netspec.cli
+mark("import library, table, cli (argparse, json)")
 netspec.parse._parser()
 mark("grammar: LALR tables from the private cache")
 used = ("conv", "bn", "relu", "maxpool", "add", "global_pool", "avgpool", "flatten", "linear")
@@ -58,11 +58,11 @@ loaded = Loader().load(path)
 mark("parse resnet.net and common.net, evaluate their lets")
 g = build(loaded, name, {})
 mark(f"evaluate + shape-check resnet152 ({len(g.layers())} layers)")
-args = netspec.cli.build_parser().parse_args(["summary", "resnet152"])
+text = netspec.table.table(g, None)
+mark("summary table (receptive fields included)")
+args = netspec.cli.build_parser().parse_args(["summary", "resnet152", "--sizes"])
 sizes = netspec.cli._sizes(args, g)
-mark("input sizes the network accepts (netspec.sizes, the summary's last line)")
-text = netspec.summary.table(g, None) + sizes.short()
-mark("summary table")
+mark("input sizes the network accepts (netspec.sizes; summary --sizes only)")
 print(json.dumps(marks))
 """
 

@@ -228,7 +228,7 @@ class _PageData:
             ["output", fmt_shape(out.shape)],
             ["params", f"{params:,}"],
             ["MACs", f"{macs:,} ({fmt_count(macs)})"],
-            ["receptive field", _rf_text(out)],
+            ["receptive field", _rf_text(self.g, out)],
         ]
 
     def layer_tip(self, node: Node) -> list[list[str]]:
@@ -242,7 +242,7 @@ class _PageData:
             ["output", fmt_shape(node.shape)],
             ["params", f"{node.params:,}"],
             ["MACs", f"{node.macs:,} ({fmt_count(node.macs)})"],
-            ["receptive field", _rf_text(node)],
+            ["receptive field", _rf_text(self.g, node)],
         ]
         if node.train_only:
             rows.append(["training only", "yes"])
@@ -281,9 +281,15 @@ def _source_lines(file: str) -> list[str]:
     return text.splitlines()
 
 
-def _rf_text(node: Node) -> str:
-    size, jump = node.rf
-    return f"{size:g} px (jump {jump:g})"
+def _rf_text(g: Graph, node: Node) -> str:
+    rf = g.receptive().get(node.id)
+    if rf is None:
+        return "-"
+    if rf.is_global:
+        return "global (the whole input)"
+    size, jump = rf.size, rf.jump or (1.0, 1.0)
+    text = f"{size[0]}x{size[1]} px (jump {jump[0]:.4g}" + ("" if jump[0] == jump[1] else f"x{jump[1]:.4g}") + ")"
+    return text + (" + global context" if rf.context else "")
 
 
 def _value_text(v: Any) -> str:

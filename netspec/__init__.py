@@ -3,6 +3,7 @@
 import netspec
 g = netspec.load("resnet50")            # checked graph (no torch needed)
 model = netspec.compile("resnet50")     # torch.nn.Module
+print(netspec.summary("resnet50", depth=1, columns="in,out,params,act_mb", batch=8))
 netspec.register_op(MyOp)               # a user-defined op (see docs/ops.md)
 
 The package imports its stages on first use, so a tool that needs only the
@@ -22,8 +23,9 @@ if TYPE_CHECKING:
     from .graph import Graph, Node
     from .library import load, load_text
     from .plugins import register_op
+    from .table import Summary
 
-__all__ = ["Graph", "Node", "SpecError", "compile", "load", "load_text", "register_op", "render"]
+__all__ = ["Graph", "Node", "SpecError", "compile", "load", "load_text", "register_op", "render", "summary"]
 __version__ = "0.1.0"
 TORCH_HINT = "pip install 'netspec[torch]'"
 
@@ -70,6 +72,38 @@ def compile(spec: str | Graph, weights: str | os.PathLike[str] | None = None, **
         for note in report.notes():
             logging.getLogger("netspec").warning("%s: %s", graph.name, note)
     return model
+
+
+def summary(
+    spec: str | Graph,
+    *,
+    depth: int | str | None = None,
+    columns: str | list[str] | tuple[str, ...] | None = None,
+    batch: int | None = None,
+    dtype: str = "float32",
+    input: tuple[int, ...] | None = None,
+    **params: Any,
+) -> Summary:
+    """The per-layer table of a spec (or a checked Graph), as `netspec summary` prints it.
+
+    Args:
+        spec: a library name, a file, `file.net:network`, or a Graph.
+        depth: group rows by block nesting (0 = top level); None or "full": every layer.
+        columns: "in,out,params" or a list, from netspec.table.COLUMNS, or "all".
+        batch: batch size for shapes and memory (None: shapes show N, memory counts 1).
+        dtype: float32, float16, bfloat16 or float64, for the memory columns.
+        input, params: passed to `netspec.load` when `spec` is not a Graph.
+
+    Returns:
+        A Summary: `print()` it, `.as_json()` it, `.rows` and `.totals()` hold the numbers;
+        Jupyter shows it as an HTML table.
+    """
+    from .graph import Graph
+    from .library import load
+    from .table import Summary
+
+    graph = spec if isinstance(spec, Graph) else load(spec, input=input, **params)
+    return Summary(graph, depth, columns, batch, dtype)  # type: ignore[arg-type]
 
 
 def render(spec: str | Graph, **kwargs: Any) -> Any:

@@ -107,7 +107,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for name, (entry, owner) in loaded.networks.items():
             if owner is not loaded:
                 continue
-            params = {p.name: _default_text(p) for p in network_params(entry, owner)}
+            params = [_param_entry(p, loaded.env) for p in network_params(entry, owner)]
             known = weights_for(name)
             default = next((w.tag for w in known if w.default), None)
             entries.append(
@@ -120,26 +120,52 @@ def cmd_list(args: argparse.Namespace) -> int:
                 }
             )
     if args.json:
-        print(json.dumps(entries, indent=2))
+        print(json.dumps({"schema_version": SCHEMA_VERSION, "networks": entries}, indent=2, allow_nan=False))
         return 0
     width = max(len(e["name"]) for e in entries) if entries else 0
     for e in entries:
-        text = ", ".join(f"{k}={v}" if v is not None else k for k, v in e["params"].items())
+        text = ", ".join(p["name"] if p["required"] else f"{p['name']}={p['text']}" for p in e["params"])
         marked = [t + ("*" if t == e["default_weights"] else "") for t in e["weights"]]
         tags = f"  [weights: {', '.join(marked)}]" if marked else ""
         print(f"{e['name'].ljust(width)}  {e['file']:<22} {text}{tags}")
     return 0
 
 
+SCHEMA_VERSION = 1  # of every --json output; raised when a field changes meaning or goes
+
+
+class ParamEntry(TypedDict):
+    """A network parameter in `netspec list --json`: its default as a JSON value and as written."""
+
+    name: str
+    required: bool
+    default: Any  # the value (numbers as numbers), or null when required or not a constant
+    text: str | None  # the default as the spec writes it (`1e-5`, `"basic"`, `cfg_d`)
+
+
 class ListEntry(TypedDict):
-    """One row of `netspec list --json`: a network, its file, its parameters' default text, and
-    the tags of its pretrained weights (`netspec weights`) with the one `DEFAULT` names."""
+    """One row of `netspec list --json`: a network, its file, its parameters, and the tags of its
+    pretrained weights (`netspec weights`) with the one `DEFAULT` names."""
 
     name: str
     file: str
-    params: dict[str, str | None]
+    params: list[ParamEntry]
     weights: list[str]
     default_weights: str | None
+
+
+def _param_entry(p: Param, env: Any) -> ParamEntry:
+    """A parameter's default, evaluated where the spec can be (its file's constants)."""
+    from .table import jsonable
+    from .values import evaluate
+
+    value = None
+    if p.default is not None:
+        try:
+            value = jsonable(evaluate(p.default, env))
+        except SpecError:
+            value = None  # it reads another parameter: only the text says what it is
+    return {"name": p.name, "required": p.default is None, "default": value, "text": _default_text(p)}
 
 
 def _default_text(p: Param) -> str | None:
@@ -168,6 +194,13 @@ def cmd_ops(args: argparse.Namespace) -> int:
             from .errors import did_you_mean
 
             raise SpecError(f"unknown op '{kind}'", None, hint=did_you_mean(kind, OPS))
+    if args.json:
+        from .docgen import op_json
+
+        ops = [op_json(OPS[kind]) for kind in kinds]
+        print(json.dumps({"schema_version": SCHEMA_VERSION, "ops": ops}, indent=2, allow_nan=False))
+        return 0
+    for kind in kinds:
         print(op_text(OPS[kind]))
     return 0
 
@@ -175,6 +208,8 @@ def cmd_ops(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .fmt import fmt_shape
 
+    if args.json:
+        return _check_json(args)
     g = load_graph(args)
     _print_warnings(g)
     outs = ", ".join(f"{k} {fmt_shape(v)}" for k, v in g.output_shapes().items())
@@ -187,6 +222,53 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_json(args: argparse.Namespace) -> int:
+    """`check --json`: the verdict, or the error, as one JSON object on stdout (exit 0 or 1)."""
+    try:
+        g = load_graph(args)
+        sizes = _sizes(args, g).as_json() if args.sizes else None
+    except SpecError as err:
+        data: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "ok": False, "error": _diagnostic(err, "error")}
+        print(json.dumps(data, indent=2, allow_nan=False))
+        return 1
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "ok": True,
+        "network": g.name,
+        "file": g.file,
+        "input": [1, *g.input_shape],
+        "outputs": {k: {"shape": [1, *v], "train_only": k in g.train_outputs} for k, v in g.output_shapes().items()},
+        "layers": len(g.layers()),
+        "params": g.params,
+        "macs": g.macs,
+        "warnings": [_diagnostic(w, "warning") for w in g.warnings],
+    }
+    if sizes is not None:
+        data["input_sizes"] = sizes
+    print(json.dumps(data, indent=2, allow_nan=False))
+    return 0
+
+
+def _diagnostic(d: Any, severity: str) -> dict[str, Any]:
+    """A SpecError or lint warning as JSON: where (1-based, end exclusive), what, and the rendered text."""
+    span = d.span
+    where = (
+        {"file": span.file, "line": span.line, "col": span.col, "end_line": span.end_line, "end_col": span.end_col}
+        if span is not None
+        else {"file": None, "line": None, "col": None, "end_line": None, "end_col": None}
+    )
+    return {
+        "severity": severity,
+        "code": getattr(d, "code", None),
+        "message": d.message,
+        **where,
+        "path": d.path,
+        "hint": d.hint,
+        "notes": list(d.notes),
+        "text": d.render(),
+    }
+
+
 def _sizes(args: argparse.Namespace, g: Graph) -> Any:
     """The input-size rule of the spec `args` names (`check --sizes`, the `summary` line)."""
     from .sizes import Prober, analyze
@@ -196,14 +278,18 @@ def _sizes(args: argparse.Namespace, g: Graph) -> Any:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .summary import as_json, table
+    from .table import Summary
 
     g = load_graph(args)
-    sizes = _sizes(args, g)
+    s = Summary(g, args.depth, args.columns, args.batch, args.dtype)
+    sizes = _sizes(args, g) if args.sizes else None  # ~0.2 s on resnet152: asked for, not by default
     if args.json:
-        text = json.dumps({**as_json(g, args.depth), "input_sizes": sizes.as_json()}, allow_nan=False)
+        data = s.as_json()
+        if sizes is not None:
+            data["input_sizes"] = sizes.as_json()
+        text = json.dumps(data, allow_nan=False)
     else:
-        text = f"{table(g, args.depth)}\n{sizes.short()}"
+        text = s.text() + (f"\n{sizes.short()}" if sizes is not None else "")
     _emit(args.output, text)
     return 0
 
@@ -338,11 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("list", help="list the networks in the spec library")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
     p.set_defaults(fn=cmd_list)
 
     p = sub.add_parser("ops", help="show ops with their parameters")
     p.add_argument("name", nargs="?")
+    p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
     _plugin_arg(p)
     p.set_defaults(fn=cmd_ops)
 
@@ -353,12 +440,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also work out which input heights and widths run, and which lose no pixels",
     )
+    p.add_argument("--json", action="store_true", help="the verdict or the error as JSON on stdout (schema_version 1)")
     p.set_defaults(fn=cmd_check)
 
     p = sub.add_parser("summary", help="per-layer table: shapes, params, MACs, receptive field")
     _spec_args(p)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--depth", type=int, default=None, help="group rows by scope depth (0 = top level)")
+    p.add_argument("--json", action="store_true", help="machine-readable output (strict JSON, schema_version 1)")
+    p.add_argument("--depth", default=None, help="group rows by scope depth (0 = top level); 'full': every layer")
+    p.add_argument(
+        "--columns",
+        default=None,
+        metavar="COLS",
+        help="comma-separated, in order: op,in,out,kernel,params,trainable,macs,rf,param_mb,act_mb, or all "
+        "(default op,out,params,macs,rf)",
+    )
+    p.add_argument("--batch", type=int, default=None, help="batch size for shapes and memory (default: N, memory of 1)")
+    p.add_argument("--dtype", default="float32", help="float32 (default), float16, bfloat16 or float64, for memory")
+    p.add_argument("--sizes", action="store_true", help="also print which input sizes run (as check --sizes)")
     p.add_argument("-o", "--output", default="-", metavar="FILE", help="write the table or JSON here (- = stdout)")
     p.set_defaults(fn=cmd_summary)
 

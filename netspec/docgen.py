@@ -173,6 +173,40 @@ def op_text(cls: type[Op]) -> str:
     return "\n".join(lines)
 
 
+def op_json(cls: type[Op]) -> dict[str, Any]:
+    """One op for `netspec ops --json`: its facts, and each parameter with a JSON default and schema."""
+    schema = cls.model_json_schema(by_alias=False)
+    defs, required = schema.get("$defs", {}), set(schema.get("required", ()))
+    params = []
+    for p in op_params(cls):
+        prop = schema["properties"][p.name]
+        params.append(
+            {
+                "name": p.name,
+                "alias": p.alias,
+                "positional": p.positional,
+                "required": p.name in required,
+                "default": None if p.name in required else prop.get("default"),
+                "type": p.type,
+                "description": prop.get("description"),
+                "schema": {k: v for k, v in prop.items() if k not in ("default", "description", "title")},
+            }
+        )
+    lo, hi = cls.inputs
+    return {
+        "kind": cls.kind,
+        "doc": cls.doc,
+        "family": str(cls.family),
+        "aliases": list(cls.aliases),
+        "inputs": {"min": lo, "max": hi},
+        "weights": list(cls.weights) if _weighted(cls) else [],
+        "builtin": is_builtin(cls),
+        "module": cls.__module__,
+        "params": params,
+        **({"$defs": defs} if defs else {}),  # what a parameter's schema may `$ref`
+    }
+
+
 def render(doc: str) -> str:
     """The doc with its op table regenerated (netspec's own ops only, never a plugin's)."""
     start, end = doc.index(BEGIN) + len(BEGIN), doc.index(END)

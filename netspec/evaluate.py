@@ -586,9 +586,7 @@ class Evaluator:
                 )
             hit = (out, op.count_params(list(shapes), out), op.count_macs(list(shapes), out))
             self._shape_cache[key] = hit
-        r = max(n.rf[0] for n in ins)
-        j = max(n.rf[1] for n in ins)
-        node = Node(nid, op, tuple(inputs), hit[0], t.span, hit[1], hit[2], _capped(op.receptive(r, j, list(shapes))))
+        node = Node(nid, op, tuple(inputs), hit[0], t.span, hit[1], hit[2])
         g.nodes[nid] = node
         frame.names[label] = nid
         return nid
@@ -775,16 +773,6 @@ def _input_shape(shape: Any, span: A.Span) -> Shape:
             hint="e.g. input=(3, 224, 224) or --input 3x224x224",
         )
     return dims
-
-
-def _capped(rf: tuple[float, float]) -> tuple[float, float]:
-    """Keep a receptive field finite: stacked strides overflow a float to inf, then nan."""
-    r, j = rf
-    if not r <= RF_CAP:  # also catches nan
-        r = RF_CAP
-    if not j <= RF_CAP:
-        j = RF_CAP
-    return r, j
 
 
 @contextmanager

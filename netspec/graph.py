@@ -17,6 +17,8 @@ from .ops import Init, Op, Shape
 if TYPE_CHECKING:
     import networkx as nx
 
+    from .receptive import Receptive
+
 
 _T = TypeVar("_T")
 
@@ -32,7 +34,6 @@ class Node:
     span: Span
     params: int = 0
     macs: int = 0
-    rf: tuple[float, float] = (1.0, 1.0)  # receptive field size and jump, in input pixels
     train_only: bool = False
 
     @property
@@ -86,6 +87,7 @@ class Graph:
     rebuild: Callable[[dict[str, Any]], Graph] | None = None
     _nx: nx.DiGraph[str] | None = None
     _cache: dict[str, tuple[int, Any]] = field(default_factory=dict, repr=False, compare=False)
+    _receptive: dict[str, Receptive] | None = field(default=None, repr=False)
 
     INPUT = "input"
 
@@ -111,6 +113,14 @@ class Graph:
     @property
     def macs(self) -> int:
         return sum(n.macs for n in self.nodes.values() if not n.train_only)
+
+    def receptive(self) -> dict[str, Receptive]:
+        """Each node's receptive field (netspec.receptive), worked out on first use."""
+        if self._receptive is None:
+            from .receptive import analyze
+
+            self._receptive = analyze(self)
+        return self._receptive
 
     def layers(self) -> list[Node]:
         """Every node but the input, in execution order."""
@@ -192,3 +202,17 @@ class Graph:
             f"<Graph {self.name} input={self.input_shape} nodes={len(self.nodes)} "
             f"params={self.params:,} outputs={self.output_shapes()}>"
         )
+
+    # Jupyter: the interactive page, or the static diagram. Both come from the public
+    # `netspec.render`, imported when first shown, so loading a graph never pulls in the back end.
+    def _repr_html_(self) -> str:
+        import netspec
+
+        html: str = netspec.render(self)._repr_html_()
+        return html
+
+    def _repr_svg_(self) -> str | None:
+        import netspec
+
+        svg: str | None = netspec.render(self)._repr_svg_()
+        return svg

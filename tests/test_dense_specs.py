@@ -19,7 +19,7 @@ import netspec
 from netspec import SpecError
 from netspec.cli import main as cli_main
 from netspec.graph import Graph
-from netspec.summary import table
+from netspec.table import table
 
 DENSE = ["fcn32s", "fcn16s", "fcn8s", "fcn_resnet50", "deeplabv3_resnet50", "unet", "unet_padded",
          "hypercolumn", "deform_resnet50", "yolov1", "spp", "rpn_head"]

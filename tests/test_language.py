@@ -138,7 +138,8 @@ def test_imports_relative_and_cycles(tmp_path: Path) -> None:
 
 def test_receptive_field_and_macs() -> None:
     g = net("conv 4 k=3\nconv 4 k=3 s=2\nconv 4 k=3")
-    assert [n.rf for n in g.layers()] == [(3, 1), (5, 2), (9, 2)]
+    rf = g.receptive()
+    assert [(rf[n.id].size[0], rf[n.id].jump) for n in g.layers()] == [(3, (1, 1)), (5, (2, 2)), (9, (2, 2))]
     assert g.layers()[0].macs == 30 * 30 * 4 * 3 * 9
 
 

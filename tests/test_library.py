@@ -97,7 +97,7 @@ def test_cli_list_json_names_the_library() -> None:
     out = io.StringIO()
     with redirect_stdout(out):
         assert cli_main(["list", "--json"]) == 0
-    names = [e["name"] for e in json.loads(out.getvalue())]
+    names = [e["name"] for e in json.loads(out.getvalue())["networks"]]
     assert sorted(names) == sorted(library_index())
     assert len(names) == len(set(names))
 

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+import netspec
 from netspec.compiler.to_torch import op_function
 from netspec.ops import OPS, Family, ShapeError
 
@@ -421,3 +422,79 @@ def test_multihead_attention_equals_torch(length: int, embed: int, heads: int, b
         with sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as flops:
             reference(torch.randn(1, *shape))
         assert flops.get_total_flops() == 2 * op.count_macs([shape], shape)
+
+
+# Issue 11's ops that move or keep pixels, on a map with rows != columns. Named layers are
+# submodules, which the probe can hook; the slices are plain calls, seen by the convs after them.
+RF_SPEC = """
+network rf() {
+  input 3x20x24
+  c1: conv 8 k=3 p=1
+  slice 2 start=1 step=2
+  c2: conv 8 k=3 p=1
+  u: pixel_unshuffle 2
+  c3: conv 8 k=3 p=1
+  s: pixel_shuffle 2
+  c4: conv 8 k=3 p=1
+  slice -1 stop=-3
+  c5: conv 8 k=3
+  c6: conv 8 k=3 p=1
+}
+"""
+
+
+def _probe(spec: str, paths: list[str] | None = None) -> dict[str, tuple[object, object, object]]:
+    """Layer -> (netspec's rows, cols, the gradient probe's rows and cols), as tests/test_receptive.py measures.
+
+    `paths`: the layers to probe (default: every layer with a module and a spatial field).
+    """
+    from test_receptive import measure, probe_points
+
+    g = netspec.load_text(spec)
+    rf = g.receptive()
+    model = netspec.compile(g)
+    points = probe_points(g, model)
+    measured = measure(g, model, paths or list(points))
+    return {p: (rf[points[p]].rows, rf[points[p]].cols, m) for p, m in measured.items()}
+
+
+def test_receptive_fields_of_slices_and_pixel_shuffles_match_the_gradient_probe() -> None:
+    got = _probe(RF_SPEC)
+    assert set(got) == {"c1", "c2", "u", "c3", "s", "c4", "c5", "c6"}
+    assert {p: v for p, v in got.items() if v[2] != (v[0], v[1])} == {}
+    assert got["c2"][:2] == ((6, 12), (9, 13))  # rows 9, 11, 13 of c1 (rows 1, 3, 5 of the slice) read 6..12
+
+
+@pytest.mark.parametrize(("layer", "rows", "cols"), [
+    ("softmax dim=-2", "whole", "window"),
+    ("log_softmax dim=3", "window", "whole"),
+    ("softmax", "window", "window"),
+    ("layer_norm", "window", "window"),
+    ("layer_norm over=1", "window", "whole"),
+    ("layer_norm over=2", "whole", "whole"),
+    ("group_norm 2", "whole", "whole"),
+    ("instance_norm", "whole", "whole"),
+    ("instance_norm affine=true track_running_stats=true", "window", "window"),  # eval: running statistics
+    ("linear 24", "window", "whole"),
+    ("prelu per_channel=true", "window", "window"),
+    ("channel_shuffle 2", "window", "window"),
+    ("affine scale=[2.0] shift=[0, 1, 2, 3, 4, 5, 6, 7]", "window", "window"),
+])
+def test_receptive_fields_of_mixing_layers_match_the_gradient_probe(layer: str, rows: str, cols: str) -> None:
+    # The probe's equal weights make all channels equal, and it sums a layer's output over channels,
+    # which a softmax or a norm over channels then keeps constant: a fixed affine makes the channels
+    # differ, and a sigmoid after the layer lets the conv behind it see what reaches it.
+    spec = (f"network rf() {{\n input 3x20x24\n c1: conv 8 k=3 p=1\n c2: conv 8 k=3 p=1\n"
+            f" affine scale=[1, 2, 3, 4, 5, 6, 7, 8]\n {layer}\n sigmoid\n")
+    got = _probe(spec + " c3: conv 8 k=3 p=1\n}", ["c2", "c3"])
+    assert {p: v for p, v in got.items() if v[2] != (v[0], v[1])} == {}
+    rf = netspec.load_text(spec + "}").receptive()["3"]
+    assert (rf.rows == (0, 19), rf.cols == (0, 23)) == (rows == "whole", cols == "whole")
+
+
+def test_layout_moves_are_global_as_reshape_is() -> None:
+    for layer in ("permute [1, 3, 2]", "transpose 3 2", "transpose dim0=-1 dim1=-2"):
+        g = netspec.load_text(f"network n() {{\n input 3x8x8\n conv 4 k=3\n {layer}\n}}")
+        assert g.receptive()["1"].is_global
+    g = netspec.load_text("network n() {\n input 3x8x8\n conv 4 k=3\n permute [0, 1, 2, 3]\n transpose 2 2\n}")
+    assert not g.receptive()["2"].is_global and g.receptive()["2"].size == (3, 3)

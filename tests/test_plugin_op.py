@@ -187,7 +187,7 @@ def test_summary(spec: Path) -> None:
     assert code == 0
     rows = {r["path"]: r for r in json.loads(out)["nodes"]}
     assert (rows["stem"]["kind"], rows["stem"]["op"], rows["stem"]["params"]) == ("mix", "mix 8", 24)
-    assert (rows["act"]["kind"], rows["act"]["shape"]) == ("scaled_relu", [8, 16, 16])
+    assert (rows["act"]["kind"], rows["act"]["shape"]) == ("scaled_relu", [1, 8, 16, 16])  # batch first
     text = run_cli("summary", str(spec))[1]
     assert any(line.split()[:3] == ["m2", "mix", "8"] for line in text.splitlines())
 

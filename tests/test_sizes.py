@@ -3,7 +3,7 @@
 - the rules of known networks: unet_padded needs a multiple of 16, unet runs from
   188 and loses no pixels only at 16k + 12 (572), resnets take anything;
 - the pixel-loss rule against a brute-force count of the rows windows read;
-- the CLI: `check --sizes`, the summary line, the hint for a failing `--input`;
+- the CLI: `check --sizes`, the summary line (`summary --sizes`), the hint for a failing `--input`;
 - over the whole library (slow): the rule agrees with full evaluation at seeded
   random sizes, and `check` accepts a size exactly when the compiled module's
   forward runs on it (built and run on torch's meta device: shapes only, no
@@ -111,10 +111,12 @@ def test_check_sizes(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_summary_has_the_size_line(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["summary", "unet_padded", "--depth", "0"]) == 0
+    assert main(["summary", "unet_padded", "--depth", "0", "--sizes"]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
     assert last == "input sizes: H, W: a multiple of 16, from 16 (netspec check --sizes)"
-    assert main(["summary", "unet", "--json"]) == 0
+    assert main(["summary", "unet_padded", "--depth", "0"]) == 0  # opt-in: it costs ~0.2 s on resnet152
+    assert "input sizes" not in capsys.readouterr().out
+    assert main(["summary", "unet", "--json", "--sizes"]) == 0
     dims = json.loads(capsys.readouterr().out)["input_sizes"]["dims"]
     assert dims["H"]["minimum"] == 188 and dims["H"]["exact_mod_period"] == [12] and dims["H"]["period"] == 16
     assert dims["H"]["minimum_layer"] == "up3.convs.conv2" and "down2.pool" in dims["H"]["loss_layers"]

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from ..receptive import POINT, Reach, Whole
 from .base import Bool, Dim, Family, Op, ParamOp, Shape, axis, register
 from .form import Call, In, Module
 
@@ -171,6 +172,10 @@ class Softmax(_Act):
     def infer(self, ins: list[Shape]) -> Shape:
         axis(self.dim, ins[0], self.kind)
         return ins[0]
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        a = axis(self.dim, ins[0], self.kind)  # 1, 2: over the rows or columns of a (C,H,W) map
+        return (Whole() if a == 1 else POINT, Whole() if a == 2 else POINT)
 
     def _kwargs(self) -> tuple[tuple[str, Any], ...]:
         return (("dim", self.dim),)

@@ -29,6 +29,7 @@ from typing import Annotated, Any, ClassVar, Literal, TypeVar, overload
 from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from ..fmt import fmt_shape as fmt_shape
+from ..receptive import POINTS, Reach
 from .form import Form, Module
 
 Shape = tuple[int, ...]
@@ -291,9 +292,9 @@ class Op(BaseModel):
     def count_macs(self, ins: list[Shape], out: Shape) -> int:
         return 0
 
-    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-        """Receptive field size and jump after this op, from those of its input."""
-        return r, j
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        """How an output index reads input indices, per axis (see netspec.receptive); default pointwise."""
+        return POINTS
 
     def label(self) -> str:
         """Short diagram label, e.g. `conv 3x3/2, 64`."""
@@ -371,16 +372,6 @@ def window_out(size: int, k: int, s: int, p: int, d: int, ceil: bool = False) ->
             out -= 1
         return out
     return span // s + 1 if span >= 0 else 0 if span // s + 1 <= 0 else span // s + 1
-
-
-def rf_window(r: float, j: float, k: int, s: int, d: int = 1) -> tuple[float, float]:
-    return r + (d * (k - 1)) * j, j * s
-
-
-def rf_global(r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-    if len(ins[0]) == 3:
-        return r + (max(ins[0][1], ins[0][2]) - 1) * j, j * max(ins[0][1], ins[0][2])
-    return r, j
 
 
 def prod(xs: Shape) -> int:

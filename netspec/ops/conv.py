@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from ..receptive import POINT, POINTS, Reach, Whole, transposed, windows
 from .base import (
     Bool,
     Family,
@@ -18,7 +19,6 @@ from .base import (
     ShapeError,
     pair,
     register,
-    rf_window,
     spatial,
 )
 from .form import Module
@@ -81,10 +81,6 @@ class _ConvBase(ParamOp):
     def _sizes(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
         return pair(self.kernel), pair(self.stride), pair(self.dilation)
 
-    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-        k, s, d = self._sizes()
-        return rf_window(r, j, max(k), max(s), max(d))
-
     def label(self) -> str:
         k, s, d = self._sizes()
         g = f" g{self.groups}" if self.groups != 1 else ""
@@ -103,6 +99,9 @@ class Conv(_ConvBase):
         [(4, 9, 9)],
     )
     padding: PadPair | Literal["same", "valid"] = Field(0, alias="p")
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return windows(*self._sizes(), self._pad())
 
     def _pad(self) -> tuple[int, int]:
         if self.padding == "valid":
@@ -190,11 +189,8 @@ class ConvTranspose(_ConvBase):
         c, h, w = ins[0]
         return c * h * w * (self.out // self.groups) * k[0] * k[1]
 
-    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-        k, s, d = self._sizes()
-        # An output reads floor(d(k-1)/s) + 1 neighbouring inputs (k=2 s=2: one, k=4 s=2: two).
-        grow = max(d[i] * (k[i] - 1) // s[i] for i in (0, 1))
-        return r + grow * j, j / max(s)
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return transposed(*self._sizes(), pair(self.padding))
 
     def module(self, ins: list[Shape]) -> Module:
         k, s, d = self._sizes()
@@ -296,6 +292,9 @@ class Linear(ParamOp):
 
     def count_macs(self, ins: list[Shape], out: Shape) -> int:
         return math.prod(ins[0][:-1]) * ins[0][-1] * self.out
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return (POINT, Whole()) if len(ins[0]) == 3 else POINTS  # on a map: every column reads the whole row
 
     def label(self) -> str:
         return f"linear {self.out}"

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from ..receptive import GLOBAL, POINTS, Reach
 from .base import Family, Int, Op, Shape, ShapeError, fmt_shape, register
 from .form import Alias, Call, In, Module
 
@@ -55,6 +56,9 @@ class Reshape(Op):
                 f"cannot reshape {fmt_shape(ins[0])} ({total} values) to {list(self.shape)} ({known} values)",
             )
         return tuple(self.shape)
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return POINTS if out == ins[0] else GLOBAL  # a new arrangement mixes positions
 
     def call(self, ins: list[Shape]) -> Call:
         return Call(".reshape", (In(0), In(0, ".shape[0]"), *self.infer(ins)))

@@ -7,8 +7,11 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from ..receptive import POINT, POINTS, Reach, Whole
 from .base import Bool, Family, Int, Op, ParamOp, Pos, Shape, ShapeError, fmt_shape, register
 from .form import Call, In, Module
+
+WHOLE: Reach = (Whole(), Whole())  # statistics over the whole map: every output reads every position
 
 
 @register
@@ -87,6 +90,9 @@ class GroupNorm(ParamOp):
     def count_params(self, ins: list[Shape], out: Shape) -> int:
         return 2 * ins[0][0] if self.affine else 0
 
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return WHOLE
+
     def label(self) -> str:
         return f"group_norm g{self.groups}"
 
@@ -129,6 +135,9 @@ class InstanceNorm(ParamOp):
 
     def count_params(self, ins: list[Shape], out: Shape) -> int:
         return 2 * ins[0][0] if self.affine else 0
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return POINTS if self.track_running_stats else WHOLE  # in eval, running statistics are constants
 
     def module(self, ins: list[Shape]) -> Module:
         kw = (
@@ -178,6 +187,11 @@ class LayerNorm(ParamOp):
 
     def count_params(self, ins: list[Shape], out: Shape) -> int:
         return 2 * math.prod(self.normalized(ins[0])) if self.affine else 0
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        if self.over is None or len(ins[0]) != 3:
+            return POINTS
+        return (POINT, Whole()) if self.over == 1 else WHOLE
 
     def label(self) -> str:
         return "layer_norm" if self.over is None else f"layer_norm over {self.over}"

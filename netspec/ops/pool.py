@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from ..receptive import GLOBAL, Reach, adaptive, windows
 from .base import (
     Bool,
     Family,
@@ -16,8 +17,6 @@ from .base import (
     ShapeError,
     pair,
     register,
-    rf_global,
-    rf_window,
     spatial,
 )
 from .form import Call, In, Module
@@ -71,9 +70,9 @@ class _Pool(Op):
             out.append(o)
         return (c, out[0], out[1])
 
-    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-        k, s, _ = self._sizes()
-        return rf_window(r, j, max(k), max(s), max(self._dilation()))
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        k, s, p = self._sizes()
+        return windows(k, s, self._dilation(), p)
 
     def label(self) -> str:
         k, s, _ = self._sizes()
@@ -152,8 +151,8 @@ class _Adaptive(Op):
             raise ShapeError(f"{self.kind} size must be positive, got {self.size}")
         return (c, h, w)
 
-    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-        return rf_global(r, j, ins)
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return adaptive(ins[0], out)
 
     def label(self) -> str:
         h, w = pair(self.size)
@@ -199,8 +198,8 @@ class GlobalPool(Op):
         c, _, _ = spatial(ins[0], self.kind)
         return (c, 1, 1) if self.keepdim else (c,)
 
-    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-        return rf_global(r, j, ins)
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return GLOBAL
 
     def label(self) -> str:
         return f"global {self.mode}pool"

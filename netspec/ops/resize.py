@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from ..receptive import Edge, Reach, Resize, Window
 from .base import Bool, Family, Int, NonNeg, Op, Pair, Shape, ShapeError, pair, register, spatial
 from .form import Call, In
 
@@ -54,10 +55,8 @@ class Upsample(Op):
             )
         return (c, ho, wo)
 
-    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-        if len(ins) == 1 and self.scale:
-            return r, j / self.scale
-        return r, j
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return (Resize(self.mode, self.scale, bool(self.align_corners)),) * 2
 
     def label(self) -> str:
         how = f"x{self.scale:g}" if self.scale else "to size"
@@ -108,6 +107,10 @@ class Crop(Op):
 
     returns_view: ClassVar[bool] = True
 
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        top, left = self.corner(ins)
+        return (Window(padding=-top), Window(padding=-left))
+
     def call(self, ins: list[Shape]) -> Call:
         offset = () if self.offset is None else (pair(self.offset),)
         return Call("netspec.compiler.modules:crop", (In(0), In(1), *offset))
@@ -139,6 +142,10 @@ class Pad(Op):
         if self.mode == "reflect" and max(left, right) >= w or self.mode == "reflect" and max(top, bottom) >= h:
             raise ShapeError("reflect padding must be smaller than the input size")
         return (c, ho, wo)
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        left, _, top, _ = self.amounts()
+        return (Edge(top, self.mode), Edge(left, self.mode))
 
     def call(self, ins: list[Shape]) -> Call:
         kw = (("mode", self.mode), ("value", None if self.mode != "constant" else self.value))

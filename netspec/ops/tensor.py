@@ -14,7 +14,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, Strict
 
-from .base import Dim, Family, Int, Op, Pos, Shape, ShapeError, axis, fmt_shape, register, rf_window
+from ..receptive import GLOBAL, POINT, POINTS, AxisMap, Edge, Reach, Window, transposed, windows
+from .base import Dim, Family, Int, Op, Pos, Shape, ShapeError, axis, fmt_shape, register
 from .form import Call, In, Module
 
 Index = Annotated[int, Strict(), Field(ge=-(1 << 30), le=1 << 30)]  # a slice end; negative counts from the end
@@ -48,9 +49,15 @@ class Slice(Op):
             )
         return (*ins[0][:i], size, *ins[0][i + 1 :])
 
-    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-        spatial = len(ins[0]) == 3 and axis(self.dim, ins[0], self.kind) > 0
-        return (r, j * self.step) if spatial else (r, j)
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        i = axis(self.dim, ins[0], self.kind)
+        if len(ins[0]) != 3 or i == 0:
+            return POINTS
+        start = slice(self.start, self.stop, self.step).indices(ins[0][i])[0]
+        kept: AxisMap = Window(stride=self.step, padding=-start)  # output o is input start + o*step
+        if start == 0 and self.step == 1:
+            kept = Edge(0)  # the same map; a bare 1x1 window that shrinks would read as an undeclared resize
+        return (kept, POINT) if i == 1 else (POINT, kept)
 
     def label(self) -> str:
         ends = f"{'' if self.start is None else self.start}:{'' if self.stop is None else self.stop}"
@@ -110,6 +117,10 @@ class Permute(Op):
     def infer(self, ins: list[Shape]) -> Shape:
         return tuple(ins[0][d - 1] for d in self.order(ins[0])[1:])
 
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        moved = self.order(ins[0]) != tuple(range(len(ins[0]) + 1))
+        return GLOBAL if moved else POINTS  # as reshape: rows and columns take other meanings
+
     def label(self) -> str:
         return f"permute {','.join(map(str, self.dims))}"
 
@@ -124,7 +135,9 @@ class Transpose(Op):
     kind: ClassVar[str] = "transpose"
     family: ClassVar[Family] = Family.SHAPE
     positional: ClassVar[tuple[str, ...]] = ("dim0", "dim1")
-    doc: ClassVar[str] = "swap two dims (`transpose 1 2`: (N,L,E) -> (N,E,L)); torch dims, -1 = last"
+    doc: ClassVar[str] = (
+        "swap two dims (`transpose 1 2`: (N,L,E) -> (N,E,L)); torch dims, `dim0=-2 dim1=-1` from the end"
+    )
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"dim0": 1, "dim1": -1}, [(4, 5, 6)])
     returns_view: ClassVar[bool] = True
     dim0: Dim
@@ -135,6 +148,10 @@ class Transpose(Op):
         out = list(ins[0])
         out[a], out[b] = out[b], out[a]
         return tuple(out)
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        same = axis(self.dim0, ins[0], self.kind) == axis(self.dim1, ins[0], self.kind)
+        return POINTS if same else GLOBAL  # as reshape: rows and columns take other meanings
 
     def label(self) -> str:
         return f"transpose {self.dim0},{self.dim1}"
@@ -221,8 +238,9 @@ class PixelShuffle(_PixelShuffle):
             )
         return (*ins[0][:-3], c // r2, h * self.factor, w * self.factor)
 
-    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-        return r, j / self.factor
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        r = (self.factor, self.factor)  # output o reads input o // r: a stride-r transposed 1-tap window
+        return transposed(r, r, (1, 1), (0, 0))
 
 
 @register
@@ -245,5 +263,6 @@ class PixelUnshuffle(_PixelShuffle):
             )
         return (*ins[0][:-3], c * self.factor * self.factor, h // self.factor, w // self.factor)
 
-    def receptive(self, r: float, j: float, ins: list[Shape]) -> tuple[float, float]:
-        return rf_window(r, j, self.factor, self.factor)
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        r = (self.factor, self.factor)  # output o reads inputs o*r .. o*r + r-1
+        return windows(r, r, (1, 1), (0, 0))
