@@ -288,8 +288,9 @@ def _rf_text(g: Graph, node: Node) -> str:
     if rf.is_global:
         return "global (the whole input)"
     size, jump = rf.size, rf.jump or (1.0, 1.0)
-    text = f"{size[0]}x{size[1]} px (jump {jump[0]:.4g}" + ("" if jump[0] == jump[1] else f"x{jump[1]:.4g}") + ")"
-    return text + (" + global context" if rf.context else "")
+    px = f"{size[0]}" if size[0] == size[1] else f"{size[0]}x{size[1]}"
+    step = f"{jump[0]:.4g}" if jump[0] == jump[1] else f"{jump[0]:.4g}x{jump[1]:.4g}"
+    return f"{px} px (jump {step})" + (" + global context" if rf.context else "")
 
 
 def _value_text(v: Any) -> str:

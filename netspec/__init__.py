@@ -100,10 +100,10 @@ def summary(
     """
     from .graph import Graph
     from .library import load
-    from .table import Summary
+    from .table import Summary, parse_columns, parse_depth
 
     graph = spec if isinstance(spec, Graph) else load(spec, input=input, **params)
-    return Summary(graph, depth, columns, batch, dtype)  # type: ignore[arg-type]
+    return Summary(graph, parse_depth(depth), parse_columns(columns), batch, dtype)
 
 
 def render(spec: str | Graph, **kwargs: Any) -> Any:

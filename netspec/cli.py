@@ -278,10 +278,10 @@ def _sizes(args: argparse.Namespace, g: Graph) -> Any:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from .table import Summary
+    from .table import Summary, parse_columns, parse_depth
 
     g = load_graph(args)
-    s = Summary(g, args.depth, args.columns, args.batch, args.dtype)
+    s = Summary(g, parse_depth(args.depth), parse_columns(args.columns), args.batch, args.dtype)
     sizes = _sizes(args, g) if args.sizes else None  # ~0.2 s on resnet152: asked for, not by default
     if args.json:
         data = s.as_json()

@@ -171,7 +171,7 @@ class Summary:
     dtype: str = "float32"
     rows: list[Row] = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self) -> None:  # arguments from Python are checked like the command line's
         self.depth = parse_depth(self.depth)
         self.columns = parse_columns(self.columns)
         self.dtype = parse_dtype(self.dtype)
@@ -373,17 +373,6 @@ def fmt_macs(n: int) -> str:
 
 def _mb(nbytes: int) -> str:
     return f"{nbytes / 1e6:.2f}"
-
-
-# ---------------------------------------------------------------- the old entry points
-def rows(g: Graph, depth: int | None = None) -> list[dict[str, Any]]:
-    """The JSON rows at this depth (batch 1, float32)."""
-    nodes: list[dict[str, Any]] = Summary(g, depth).as_json()["nodes"]
-    return nodes
-
-
-def as_json(g: Graph, depth: int | None = None) -> dict[str, Any]:
-    return Summary(g, depth).as_json()
 
 
 def table(g: Graph, depth: int | None = None) -> str:

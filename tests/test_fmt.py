@@ -58,7 +58,7 @@ def _strip(node: Any) -> Any:
 def graph_key(g: Graph) -> Any:
     """Everything a checked graph says, spans aside: node ids, ops, inputs, shapes, params, MACs, outputs."""
     nodes = [
-        (n.id, n.op.model_dump(mode="json"), n.inputs, n.shape, n.params, n.macs, n.rf, n.train_only)
+        (n.id, n.op.model_dump(mode="json"), n.inputs, n.shape, n.params, n.macs, n.train_only)
         for n in g.nodes.values()
     ]
     scopes = [(s.path, s.kind, s.name, s.output, s.input, sorted(s.args)) for s in g.scopes.values()]
