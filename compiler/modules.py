@@ -16,7 +16,7 @@ from torch import nn
 
 
 class ChannelLayerNorm(nn.Module):
-    """Layer norm over the channels at every position (ConvNeXt's LayerNorm2d); plain on (N, F).
+    """Layer norm over the channels (dim 1) at every position (ConvNeXt's LayerNorm2d); plain on (N, F).
 
     Args:
         channels: C, the size normalised over.
@@ -33,11 +33,9 @@ class ChannelLayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels)) if affine else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() == 2:
-            return F.layer_norm(x, (self.channels,), self.weight, self.bias, self.eps)
-        x = x.permute(0, 2, 3, 1)  # channels last, where layer_norm normalises
+        x = x.movedim(1, -1)  # channels last, where layer_norm normalises
         x = F.layer_norm(x, (self.channels,), self.weight, self.bias, self.eps)
-        return x.permute(0, 3, 1, 2)
+        return x.movedim(-1, 1)
 
 
 class GlobalPool(nn.Module):
@@ -80,6 +78,44 @@ def stochastic_depth(x: torch.Tensor, p: float, mode: str = "row", training: boo
     if survival > 0.0:
         noise.div_(survival)
     return x * noise
+
+
+def slice_along(
+    x: torch.Tensor, dim: int, start: int | None = None, stop: int | None = None, step: int = 1
+) -> torch.Tensor:
+    """x[..., start:stop:step] on dimension `dim` (torch's slicing rules: negative ends count from the end)."""
+    index = [slice(None)] * x.dim()
+    index[dim] = slice(start, stop, step)
+    return x[tuple(index)]
+
+
+def channel_affine(
+    x: torch.Tensor, scale: tuple[float, ...] | None = None, shift: tuple[float, ...] | None = None
+) -> torch.Tensor:
+    """x * scale + shift with fixed per-channel (dim 1) constants: one value per channel, or one for all.
+
+    The constants are literals of the generated code, not buffers, so the state_dict is unchanged.
+    """
+    view = (1, -1) + (1,) * (x.dim() - 2)
+    if scale is not None:
+        x = x * torch.tensor(scale, dtype=x.dtype, device=x.device).view(view)
+    if shift is not None:
+        x = x + torch.tensor(shift, dtype=x.dtype, device=x.device).view(view)
+    return x
+
+
+class SelfMultiheadAttention(nn.MultiheadAttention):
+    """nn.MultiheadAttention on one (N, L, E) input as query, key and value; returns only the output.
+
+    A subclass, not a wrapper, so its state_dict keys are nn.MultiheadAttention's own
+    (`in_proj_weight`, `out_proj.weight`, ...), as in torchvision's ViT `self_attention`.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True) -> None:
+        super().__init__(embed_dim, num_heads, dropout=dropout, bias=bias, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return super().forward(x, x, x, need_weights=False)[0]
 
 
 def fan_uniform_(tensor: torch.Tensor, weight: torch.Tensor, mode: str = "fan_in") -> torch.Tensor:

@@ -23,7 +23,7 @@ from .graph import Graph, Node
 from .ops.base import Family, pair
 from .ops.conv import ConvTranspose
 
-CODES = ("checkerboard", "conv-bias-bn", "plain-chain")
+CODES = ("checkerboard", "conv-bias-bn", "linear-map", "plain-chain")
 PLAIN_CHAIN_LIMIT = 20
 
 _IGNORE = re.compile(r"#\s*netspec:\s*ignore(?:\[([^\]]*)\])?")
@@ -52,7 +52,7 @@ class LintWarning:
 
 def lint(graph: Graph) -> list[LintWarning]:
     """All warnings for a graph that no `# netspec: ignore` comment silences, in source order."""
-    found = [*_checkerboard(graph), *_conv_bias_bn(graph), *_plain_chain(graph)]
+    found = [*_checkerboard(graph), *_conv_bias_bn(graph), *_linear_map(graph), *_plain_chain(graph)]
     comments = _Comments()
     kept = _dedupe([w for w in found if not _silenced(graph, w, comments)])
     return sorted(kept, key=lambda w: (w.span.file, w.span.line, w.span.col) if w.span else ("", 0, 0))
@@ -107,6 +107,31 @@ def _conv_bias_bn(graph: Graph) -> list[LintWarning]:
                     n.id,
                     hint=f"{norms} subtracts the per-channel mean, bias included; "
                     "write bias=false (the norm's own shift replaces it)",
+                )
+            )
+    return out
+
+
+def _linear_map(graph: Graph) -> list[LintWarning]:
+    """A linear layer (family LINEAR) on a (C,H,W) map mixes only the last dim, the width, as torch does.
+
+    That is legal (nn.Linear acts on the last dim of any input) but a classifier head
+    nearly always meant to flatten or pool first.
+    """
+    out = []
+    for n in graph.layers():
+        if n.op.family is not Family.LINEAR or not n.inputs:
+            continue
+        shape = graph.nodes[n.inputs[0]].shape
+        if len(shape) == 3:
+            out.append(
+                LintWarning(
+                    "linear-map",
+                    f"{n.kind} on the (N,{shape[0]},{shape[1]},{shape[2]}) map acts on its last dim (width) only",
+                    n.span,
+                    n.id,
+                    hint="add 'flatten' (or a global pool then 'flatten') before it; if the width is meant, "
+                    "say so with '# netspec: ignore[linear-map]'",
                 )
             )
     return out

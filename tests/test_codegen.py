@@ -52,6 +52,29 @@ network zoo() {
 }
 """
 
+# The layout, arithmetic, norm and attention ops: a token sequence from a feature map and back.
+ZOO2 = """
+network zoo2() {
+  input 3x16x16
+  affine scale=[4.37, 4.46, 4.44] shift=[-2.12, -2.04, -1.8]
+  conv 16 k=3 p=1 -> group_norm 4 -> prelu per_channel=true -> channel_shuffle 4
+  pixel_unshuffle 2 -> instance_norm affine=true track_running_stats=true -> elu -> selu -> mish
+  pixel_shuffle 2
+  slice 1 stop=8 -> slice -1 start=1 step=2
+  tokens: conv 8 k=2 s=2 -> reshape [8, -1] -> permute [2, 1]
+  layer_norm over=1
+  self_attention: multihead_attention 2
+  add @tokens
+  linear 12 -> gelu -> linear 8
+  concat @tokens dim=-1
+  transpose 1 2
+  scale 0.5 -> shift 1
+  log_softmax dim=-1
+  flatten
+  output out: softmax dim=-1
+}
+"""
+
 RUNNER = r"""
 import importlib.util, json, sys
 sys.modules["netspec"] = None          # make sure the generated file never reaches for netspec
@@ -88,10 +111,12 @@ def run_standalone(graph: netspec.Graph, tmp_path: Path) -> tuple[dict, str]:
     ("googlenet", {"aux_logits": True, "input": (3, 64, 64)}),
     ("unet", {"base": 8, "input": (1, 188, 188)}),
     ("zoo", {}),
+    ("zoo2", {}),
 ])
 def test_standalone_file_equals_compiled_module(spec: str, params: dict, tmp_path: Path) -> None:
     """Same seed -> same weights (init plan included) and the same outputs, without netspec."""
-    graph = netspec.load_text(ZOO, name="zoo") if spec == "zoo" else netspec.load(spec, **params)
+    zoos = {"zoo": ZOO, "zoo2": ZOO2}
+    graph = netspec.load_text(zoos[spec], name=spec) if spec in zoos else netspec.load(spec, **params)
     got, cls_name = run_standalone(graph, tmp_path)
     torch.manual_seed(0)
     model = compile_graph(graph).eval()
@@ -110,7 +135,8 @@ def test_standalone_file_equals_compiled_module(spec: str, params: dict, tmp_pat
 
 
 SUPPORT = {"ChannelLayerNorm", "GlobalPool", "StochasticDepth", "stochastic_depth", "crop", "fan_uniform_",
-           "DeformConv2d", "OffsetConv", "deform_conv2d", "_pair2"}
+           "DeformConv2d", "OffsetConv", "deform_conv2d", "_pair2", "slice_along", "channel_affine",
+           "SelfMultiheadAttention"}
 ROOTS = {"self", "nn", "F", "torch", "m", "block"}
 METHODS = {"reshape", "mean", "amax", "flatten", "modules", "__init__", "append"}
 
@@ -166,6 +192,15 @@ def test_zoo_source_is_only_literals_and_module_calls() -> None:
     src = generate(netspec.load_text(ZOO, name="zoo"))
     check_body(src.body)
     assert {ref.split(":")[1] for ref in src.support} >= {"crop", "DeformConv2d", "stochastic_depth", "ChannelLayerNorm"}
+
+
+def test_zoo2_source_is_only_literals_and_module_calls() -> None:
+    src = generate(netspec.load_text(ZOO2, name="zoo2"))
+    check_body(src.body)
+    assert {ref.split(":")[1] for ref in src.support} == {"channel_affine", "slice_along", "SelfMultiheadAttention"}
+    assert "channel_affine(x, scale=(4.37, 4.46, 4.44), shift=(-2.12, -2.04, -1.8))" in src.body
+    assert "torch.permute(x, (0, 2, 1))" in src.body and "torch.cat([x, tokens], -1)" in src.body
+    assert "self.self_attention = SelfMultiheadAttention(8, 2)" in src.body
 
 
 def test_blocks_become_parameterised_classes() -> None:

@@ -69,6 +69,29 @@ def test_a_block_line_is_flagged_once() -> None:
     assert ws[0].notes == ["and 2 more uses of this line"]
 
 
+# ---------------------------------------------------------------- linear on a feature map
+
+
+@pytest.mark.parametrize(("body", "warn"), [
+    ("linear 10", True),                                # the classic missing flatten: legal, acts on the width
+    ("flatten\n  linear 10", False),
+    ("global_pool keepdim=false\n  linear 10", False),
+    ("reshape [3, -1]\n  linear 10", False),           # a (L, E) sequence: per token, as meant
+    ("linear 10  # netspec: ignore[linear-map]", False),
+])
+def test_linear_on_a_map(body: str, warn: bool) -> None:
+    ws = warnings(f"network n() {{\n  input 3x8x8\n  {body}\n}}")
+    assert [w.code for w in ws] == (["linear-map"] if warn else [])
+    if warn:
+        assert ws[0].message == "linear on the (N,3,8,8) map acts on its last dim (width) only"
+        assert ws[0].hint is not None and "flatten" in ws[0].hint
+
+
+def test_linear_on_a_map_still_checks_as_torch_does() -> None:
+    g = netspec.load_text("network n() {\n  input 3x8x8\n  linear 10\n}", file="lint_case.net")
+    assert g.output_shapes() == {"out": (3, 8, 10)}
+
+
 # ---------------------------------------------------------------- plain chains
 
 
@@ -176,4 +199,4 @@ def test_cli_check_prints_warnings_to_stderr(tmp_path: Path, monkeypatch: pytest
 def test_lint_is_a_pure_function_of_the_graph() -> None:
     g = netspec.load_text("network n() {\n  input 3x8x8\n  conv 8 k=3 -> bn\n}", file="lint_case.net")
     assert [w.code for w in lint(g)] == [w.code for w in g.warnings] == ["conv-bias-bn"]
-    assert set(CODES) == {"checkerboard", "conv-bias-bn", "plain-chain"}
+    assert set(CODES) == {"checkerboard", "conv-bias-bn", "linear-map", "plain-chain"}

@@ -10,7 +10,16 @@ import torch.nn.functional as F
 import torchvision
 from torchvision.models.convnext import LayerNorm2d
 
-from netspec.compiler.modules import ChannelLayerNorm, GlobalPool, StochasticDepth, crop, stochastic_depth
+from netspec.compiler.modules import (
+    ChannelLayerNorm,
+    GlobalPool,
+    SelfMultiheadAttention,
+    StochasticDepth,
+    channel_affine,
+    crop,
+    slice_along,
+    stochastic_depth,
+)
 from netspec.compiler.to_torch import op_function
 from netspec.ops import OPS
 
@@ -60,6 +69,33 @@ def test_crop_and_functional_stochastic_depth() -> None:
     assert torch.equal(crop(x, torch.empty(1, 1, 3, 3)), x[..., 1:4, 2:5])
     assert torch.equal(crop(x, torch.empty(1, 1, 2, 3), (0, 4)), x[..., 0:2, 4:7])
     assert torch.equal(stochastic_depth(x, 0.5, "row", training=False), x)
+
+
+def test_self_attention_is_torchvision_vits() -> None:
+    """Same state_dict keys as ViT's EncoderBlock.self_attention (an nn.MultiheadAttention), same output."""
+    from torchvision.models.vision_transformer import EncoderBlock
+
+    block = EncoderBlock(num_heads=2, hidden_dim=8, mlp_dim=16, dropout=0.0, attention_dropout=0.0)
+    ref = block.self_attention
+    ours = SelfMultiheadAttention(8, 2)
+    assert list(ours.state_dict()) == list(ref.state_dict())
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(3, 5, 8)
+    torch.testing.assert_close(ours(x), ref(x, x, x, need_weights=False)[0])
+    ours.eval(), ref.eval()
+    with torch.no_grad():  # torch's fast path in eval
+        torch.testing.assert_close(ours(x), ref(x, x, x, need_weights=False)[0])
+
+
+def test_slice_and_affine() -> None:
+    x = torch.randn(2, 3, 5, 7)
+    assert torch.equal(slice_along(x, -1, 1, None, 2), x[..., 1::2])
+    assert torch.equal(slice_along(x, 1, stop=-1), x[:, :-1])
+    assert torch.equal(channel_affine(x, (1.0, 2.0, 3.0)), x * torch.tensor([1.0, 2.0, 3.0]).view(1, 3, 1, 1))
+    assert torch.equal(channel_affine(x, shift=(0.5,)), x + 0.5)
+    flat = torch.randn(2, 3)
+    assert torch.equal(channel_affine(flat, (2.0, 2.0, 2.0), (1.0, 1.0, 1.0)), flat * 2 + 1)
+    assert channel_affine(x.double(), (1.0, 2.0, 3.0)).dtype == torch.float64
 
 
 @pytest.mark.parametrize("kind", sorted(OPS))

@@ -11,7 +11,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from ..receptive import POINT, Reach, Whole
-from .base import Family, Int, Op, Shape, ShapeError, register
+from .base import Bool, Dim, Family, Op, ParamOp, Shape, axis, register
 from .form import Call, In, Module
 
 
@@ -90,6 +90,9 @@ HardSwish = _act(
     aliases=("hard_swish",),
 )
 Tanh = _act("tanh", "Tanh", "torch.tanh", "hyperbolic tangent", inplace=False, saves_output=True)
+# Run in place, selu's backward reads its result; mish's never does.
+SELU = _act("selu", "SELU", "F.selu", "scaled elu of self-normalising nets", inplace=True, saves_output=True)
+Mish = _act("mish", "Mish", "F.mish", "x * tanh(softplus(x))", inplace=True, saves_output=False)
 
 
 @register
@@ -110,6 +113,44 @@ class LeakyReLU(_Act):
 
 
 @register
+class ELU(_Act):
+    kind: ClassVar[str] = "elu"
+    torch_name: ClassVar[str] = "ELU"
+    function: ClassVar[str] = "F.elu"
+    positional: ClassVar[tuple[str, ...]] = ("alpha",)
+    doc: ClassVar[str] = "x if x > 0 else alpha * (exp(x) - 1)"
+    inplace: ClassVar[bool] = True
+    saves_output: ClassVar[bool] = True  # in place, its backward reads the result
+    alpha: float = Field(1.0, ge=-1e6, le=1e6, allow_inf_nan=False)
+
+    def can_inplace(self) -> bool:
+        # torch refuses the in-place backward for a negative alpha.
+        return self.alpha >= 0
+
+
+@register
+class PReLU(ParamOp):
+    """Leaky ReLU with a learned slope: one for all channels, or one per channel (`nn.PReLU`)."""
+
+    kind: ClassVar[str] = "prelu"
+    family: ClassVar[Family] = Family.ACTIVATION
+    doc: ClassVar[str] = "x if x > 0 else a * x with a learned slope a: one, or one per channel (per_channel=true)"
+    example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"per_channel": True}, [(4, 5, 5)])
+    weights: ClassVar[tuple[str, ...]] = ("weight",)
+    per_channel: Bool = Field(False, description="one slope per channel (dim 1) instead of one for all")
+    slope: float = Field(0.25, ge=-1e6, le=1e6, allow_inf_nan=False, description="initial slope (torch's init)")
+
+    def count_params(self, ins: list[Shape], out: Shape) -> int:
+        return ins[0][0] if self.per_channel else 1
+
+    def label(self) -> str:
+        return "prelu per channel" if self.per_channel else "prelu"
+
+    def module(self, ins: list[Shape]) -> Module:
+        return Module("nn.PReLU", (self.count_params(ins, ins[0]),), (("init", self.slope),))
+
+
+@register
 class GELU(_Act):
     kind: ClassVar[str] = "gelu"
     torch_name: ClassVar[str] = "GELU"
@@ -123,17 +164,27 @@ class Softmax(_Act):
     kind: ClassVar[str] = "softmax"
     torch_name: ClassVar[str] = "Softmax"
     function: ClassVar[str] = "F.softmax"
-    doc: ClassVar[str] = "softmax over `dim` (1 = channels)"
+    doc: ClassVar[str] = "softmax over torch dim `dim` (1 = channels, -1 = last)"
+    example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"dim": -1}, [(4, 5, 6)])
     saves_output: ClassVar[bool] = True
-    dim: Int = Field(1, ge=1, le=8)
+    dim: Dim = 1
 
     def infer(self, ins: list[Shape]) -> Shape:
-        if self.dim > len(ins[0]):
-            raise ShapeError(f"softmax dim={self.dim} but the input has only {len(ins[0])} non-batch dims")
+        axis(self.dim, ins[0], self.kind)
         return ins[0]
 
     def receptive(self, ins: list[Shape], out: Shape) -> Reach:
-        return (Whole() if self.dim == 2 else POINT, Whole() if self.dim == 3 else POINT)
+        a = axis(self.dim, ins[0], self.kind)  # 1, 2: over the rows or columns of a (C,H,W) map
+        return (Whole() if a == 1 else POINT, Whole() if a == 2 else POINT)
 
     def _kwargs(self) -> tuple[tuple[str, Any], ...]:
         return (("dim", self.dim),)
+
+
+@register
+class LogSoftmax(Softmax):
+    kind: ClassVar[str] = "log_softmax"
+    aliases: ClassVar[tuple[str, ...]] = ("logsoftmax",)
+    torch_name: ClassVar[str] = "LogSoftmax"
+    function: ClassVar[str] = "F.log_softmax"
+    doc: ClassVar[str] = "log of softmax over torch dim `dim` (1 = channels, -1 = last), computed stably"

@@ -39,6 +39,9 @@ NonNeg = Annotated[int, Strict(), Field(ge=0, le=1 << 16)]
 Bool = Annotated[bool, Strict()]
 Pair = Pos | tuple[Pos, Pos]
 PadPair = NonNeg | tuple[NonNeg, NonNeg]
+# A torch dim, counted as torch counts it on the batched tensor: 0 is the batch, 1 the channels,
+# -1 the last dim. Ops refuse the batch dim (see `axis`).
+Dim = Annotated[int, Strict(), Field(ge=-9, le=8)]
 
 _T = TypeVar("_T")
 
@@ -335,6 +338,29 @@ def spatial(shape: Shape, what: str) -> tuple[int, int, int]:
             hint="a flattened vector has no height or width",
         )
     return shape[0], shape[1], shape[2]
+
+
+def axis(dim: int, shape: Shape, what: str) -> int:
+    """A torch dim of the batched tensor as an index into the non-batch `shape`, or a ShapeError.
+
+    Dims count as in torch: 0 is the batch, 1 the first non-batch dim (channels), and
+    negative dims count from the end (-1 is the last). Out-of-range dims are torch's
+    IndexError; the batch dim is refused because a layer acts on each sample alone.
+
+        axis(1, (64, 7, 7), "softmax") -> 0      axis(-1, (64, 7, 7), "softmax") -> 2
+    """
+    rank = len(shape) + 1
+    if not -rank <= dim < rank:
+        raise ShapeError(
+            f"{what}: dim {dim} is out of range for {fmt_shape(shape)} (dims {-rank}..{rank - 1})",
+            hint="dims count as in torch: 1 is the channels, -1 the last dim",
+        )
+    if dim % rank == 0:
+        raise ShapeError(
+            f"{what}: dim {dim} is the batch dim of {fmt_shape(shape)}",
+            hint="a layer acts on each sample alone; dims start at 1 (the channels), or count back from -1",
+        )
+    return dim % rank - 1
 
 
 def window_out(size: int, k: int, s: int, p: int, d: int, ceil: bool = False) -> int:

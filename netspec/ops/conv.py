@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..receptive import Reach, transposed, windows
+from ..receptive import POINT, POINTS, Reach, Whole, transposed, windows
 from .base import (
     Bool,
     Family,
@@ -16,7 +17,6 @@ from .base import (
     ParamOp,
     Shape,
     ShapeError,
-    fmt_shape,
     pair,
     register,
     spatial,
@@ -273,33 +273,31 @@ class DeformConv(Conv):
 
 @register
 class Linear(ParamOp):
-    """Fully connected layer on a flat feature vector (`nn.Linear`)."""
+    """Fully connected layer over the last dim (`nn.Linear`): (N, *, F) -> (N, *, out)."""
 
     kind: ClassVar[str] = "linear"
     family: ClassVar[Family] = Family.LINEAR
     aliases: ClassVar[tuple[str, ...]] = ("dense", "fc", "fully_connected")
     positional: ClassVar[tuple[str, ...]] = ("out",)
-    doc: ClassVar[str] = "fully connected layer; needs a flat (N,F) input"
+    doc: ClassVar[str] = "fully connected layer over the last dim: (N,F) -> (N,out), (N,*,F) -> (N,*,out)"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"out": 5}, [(12,)])
     out: Int = Field(gt=0, le=1 << 24)
     bias: Bool = True
 
     def infer(self, ins: list[Shape]) -> Shape:
-        if len(ins[0]) != 1:
-            raise ShapeError(
-                f"linear needs a flat (N,F) input but got {fmt_shape(ins[0])}",
-                hint="add 'flatten' (or a global pool then 'flatten') before it",
-            )
-        return (self.out,)
+        return (*ins[0][:-1], self.out)
 
     def count_params(self, ins: list[Shape], out: Shape) -> int:
-        return ins[0][0] * self.out + (self.out if self.bias else 0)
+        return ins[0][-1] * self.out + (self.out if self.bias else 0)
 
     def count_macs(self, ins: list[Shape], out: Shape) -> int:
-        return ins[0][0] * self.out
+        return math.prod(ins[0][:-1]) * ins[0][-1] * self.out
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return (POINT, Whole()) if len(ins[0]) == 3 else POINTS  # on a map: every column reads the whole row
 
     def label(self) -> str:
         return f"linear {self.out}"
 
     def module(self, ins: list[Shape]) -> Module:
-        return Module("nn.Linear", (ins[0][0], self.out), _kw(bias=(self.bias, True)))
+        return Module("nn.Linear", (ins[0][-1], self.out), _kw(bias=(self.bias, True)))

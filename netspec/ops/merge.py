@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import Family, Op, Shape, ShapeError, fmt_shape, register
+from .base import Dim, Family, Op, Shape, ShapeError, axis, fmt_shape, register
 from .form import Call, Infix, Ins
 
 
@@ -43,12 +43,12 @@ class _Elementwise(Op):
 class MergeMismatch(ShapeError):
     """Two inputs of a merge don't fit; the evaluator names where each came from."""
 
-    def __init__(self, kind: str, i: int, j: int, ins: list[Shape]) -> None:
+    def __init__(self, kind: str, i: int, j: int, ins: list[Shape], hint: str | None = None) -> None:
         a, b = ins[i], ins[j]
         what = "channels" if len(a) == len(b) == 3 and a[1:] == b[1:] else "shapes"
         super().__init__(
             f"{kind}: {what} differ, {fmt_shape(a)} vs {fmt_shape(b)}",
-            hint=_merge_hint(kind, a, b),
+            hint=hint or _merge_hint(kind, a, b),
         )
         self.kind, self.i, self.j = kind, i, j
 
@@ -77,22 +77,28 @@ class Mul(_Elementwise):
 
 @register
 class Concat(Op):
-    """Concatenate on channels: heights and widths must match."""
+    """Concatenate along one dim (channels by default): every other dim must match."""
 
     kind: ClassVar[str] = "concat"
     family: ClassVar[Family] = Family.MERGE
     aliases: ClassVar[tuple[str, ...]] = ("cat",)
     inputs: ClassVar[tuple[int, int | None]] = (1, None)
     associative: ClassVar[bool] = True
-    doc: ClassVar[str] = "concatenate on channels; spatial sizes must match"
+    doc: ClassVar[str] = "concatenate on torch dim `dim` (1 = channels, -1 = last); all other dims must match"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 6, 6), (3, 6, 6)])
+    dim: Dim = 1
 
     def infer(self, ins: list[Shape]) -> Shape:
         first = ins[0]
+        d = axis(self.dim, first, self.kind)
         for i, other in enumerate(ins[1:], 1):
-            if len(other) != len(first) or other[1:] != first[1:]:
-                raise MergeMismatch("concat", 0, i, ins)
-        return (sum(s[0] for s in ins), *first[1:])
+            if len(other) != len(first) or other[:d] + other[d + 1 :] != first[:d] + first[d + 1 :]:
+                hint = None if d == 0 else f"concat on dim {self.dim} needs all other dims equal"
+                raise MergeMismatch("concat", 0, i, ins, hint)
+        return (*first[:d], sum(s[d] for s in ins), *first[d + 1 :])
+
+    def label(self) -> str:
+        return "concat" if self.dim == 1 else f"concat dim {self.dim}"
 
     def call(self, ins: list[Shape]) -> Call:
-        return Call("torch.cat", (Ins(), 1))
+        return Call("torch.cat", (Ins(), self.dim))

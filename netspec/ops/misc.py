@@ -36,10 +36,10 @@ class Reshape(Op):
     kind: ClassVar[str] = "reshape"
     family: ClassVar[Family] = Family.SHAPE
     positional: ClassVar[tuple[str, ...]] = ("shape",)
-    doc: ClassVar[str] = "reshape the non-batch dims; one -1 is inferred"
+    doc: ClassVar[str] = "reshape the non-batch dims to any rank (the batch stays); one -1 is inferred"
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"shape": [3, -1, 2]}, [(24,)])
     returns_view: ClassVar[bool] = True
-    shape: tuple[Int, ...] = Field(min_length=1, max_length=6)
+    shape: tuple[Int, ...] = Field(min_length=1, max_length=8)
 
     def infer(self, ins: list[Shape]) -> Shape:
         total = math.prod(ins[0])
