@@ -101,7 +101,9 @@ def _summary_json_is_strict() -> None:
         raise AssertionError(f"non-standard JSON constant {token}")
 
     data = json.loads(out.getvalue(), parse_constant=refuse)
-    assert max(r["rf"][1] for r in data["nodes"]) <= 1e15
+    fields = [r["rf"] for r in data["nodes"] if r["rf"]]
+    assert max(max(f["size"]) for f in fields) <= 64  # capped at the input
+    assert {j for f in fields for j in f["jump"] if isinstance(j, str)} == {"inf"}  # named, not Infinity
 
 
 def _imports(depth: int) -> Callable[[], Any]:
