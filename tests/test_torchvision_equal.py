@@ -34,6 +34,8 @@ SMALL = {
     "googlenet": (torchvision.models.googlenet, {"aux_logits": False, "init_weights": False}, 64),
     "vgg11": (torchvision.models.vgg11, {}, 32),
     "vgg11_bn": (torchvision.models.vgg11_bn, {}, 32),
+    "squeezenet1_0": (torchvision.models.squeezenet1_0, {}, 64),
+    "squeezenet1_1": (torchvision.models.squeezenet1_1, {}, 64),
 }
 BIG = {
     **{f"vgg{d}{bn}": (getattr(torchvision.models, f"vgg{d}{bn}"), {}, 32) for d in (13, 16, 19) for bn in ("", "_bn")},
