@@ -294,8 +294,8 @@ class Generator:
                 else ("seq", base_name(c), self.structure(c))
             )
             groups.setdefault(key, []).append(c)
-        for key, members in groups.items():
-            self.add_classes(key, members)
+        for key in _inner_first(groups):
+            self.add_classes(key, groups[key])
 
     def block_sources(self) -> list[str]:
         return ["\n".join(self.class_lines(cd)) for cd in self.classes[:-1]]
@@ -453,7 +453,7 @@ class Generator:
             isinstance(e, Ctor) and e.func == "nn.Sequential" and all(n == "" for n in e.names) for e in present
         ):
             return None
-        rows = [[self.skeleton(a) for a in reversed(e.args)] for e in present]
+        rows = [[self.class_skeleton(a) for a in reversed(e.args)] for e in present]
         order: list[tuple[str, int]] = []  # (skeleton, id)
         assign: list[list[int]] = []  # per present instance: order index of each (reversed) element
         for row in rows:
@@ -504,6 +504,16 @@ class Generator:
         if len({self.skeleton(e) for e in out if e is not None}) != 1:
             return None
         return out
+
+    def class_skeleton(self, e: Any) -> str:
+        """The skeleton, with a block instance named by its class when it has one already.
+
+        Aligning on classes keeps instances of one block with different bodies apart
+        (MobileNetV3's projection conv_bn_act, without activation, is not its depthwise one).
+        """
+        if isinstance(e, Inst) and e.container.path in self.of:
+            return "@" + self.of[e.container.path].name
+        return self.skeleton(e)
 
     def alternatives(self, exprs: list[Any]) -> list[Any] | None:
         """Two kinds of module at one place (a deformable or a plain conv2), chosen per instance."""
@@ -882,6 +892,34 @@ def var_ok_attr(name: str) -> bool:
     from .forward import attr_ok
 
     return attr_ok(name)
+
+
+def _inner_first(groups: dict[Any, list[Container]]) -> list[Any]:
+    """The group keys ordered so that every class comes after the classes it contains.
+
+    Post-order alone is not enough: a block whose first instance lacks an optional child
+    (MobileNetV3's first bneck has no SE) would come before that child's class, whose
+    constructor arguments its own finalisation needs.
+    """
+    key_of = {c.path: key for key, members in groups.items() for c in members}
+    inner = {
+        key: [key_of[d.path] for c in members for d in c.containers() if d is not c and d.path in key_of]
+        for key, members in groups.items()
+    }
+    order: list[Any] = []
+    done: set[Any] = set()
+
+    def visit(key: Any) -> None:
+        if key in done:
+            return
+        done.add(key)
+        for k in inner[key]:
+            visit(k)
+        order.append(key)
+
+    for key in groups:
+        visit(key)
+    return order
 
 
 def _first(items: list[Any]) -> int:

@@ -36,6 +36,10 @@ SMALL = {
     "vgg11_bn": (torchvision.models.vgg11_bn, {}, 32),
     "squeezenet1_0": (torchvision.models.squeezenet1_0, {}, 64),
     "squeezenet1_1": (torchvision.models.squeezenet1_1, {}, 64),
+    "mobilenet_v2": (torchvision.models.mobilenet_v2, {}, 32),
+    "mobilenet_v3_large": (torchvision.models.mobilenet_v3_large, {}, 32),
+    "mobilenet_v3_small": (torchvision.models.mobilenet_v3_small, {}, 32),
+    "mnasnet0_5": (torchvision.models.mnasnet0_5, {}, 32),
 }
 BIG = {
     **{f"vgg{d}{bn}": (getattr(torchvision.models, f"vgg{d}{bn}"), {}, 32) for d in (13, 16, 19) for bn in ("", "_bn")},
@@ -43,6 +47,7 @@ BIG = {
         "resnet101", "resnet152", "resnext101_32x8d", "resnext101_64x4d", "wide_resnet50_2", "wide_resnet101_2",
         "densenet161", "densenet169", "densenet201")},
     **{f"efficientnet_b{i}": (getattr(torchvision.models, f"efficientnet_b{i}"), {}, 32) for i in range(1, 8)},
+    **{n: (getattr(torchvision.models, n), {}, 32) for n in ("mnasnet0_75", "mnasnet1_0", "mnasnet1_3")},
 }
 SEGMENTATION = {  # id -> (library name, its params, torchvision builder, its kwargs, input size)
     f"{net}{'_aux' if aux else ''}": (net, {"aux_loss": aux}, getattr(segmentation, net),
