@@ -508,11 +508,15 @@ class Generator:
     def class_skeleton(self, e: Any) -> str:
         """The skeleton, with a block instance named by its class when it has one already.
 
-        Aligning on classes keeps instances of one block with different bodies apart
-        (MobileNetV3's projection conv_bn_act, without activation, is not its depthwise one).
+        Aligning on classes, and on which optional children an instance has, keeps instances
+        of one block with different bodies apart (MobileNetV3's projection conv_bn_act, without
+        activation, is not its depthwise one).
         """
         if isinstance(e, Inst) and e.container.path in self.of:
-            return "@" + self.of[e.container.path].name
+            cd = self.of[e.container.path]
+            k = next(i for i, c in enumerate(cd.instances) if c.path == e.container.path)
+            present = "".join("1" if s.members[k] is not None else "0" for s in cd.slots)
+            return f"@{cd.name}[{present}]"
         return self.skeleton(e)
 
     def alternatives(self, exprs: list[Any]) -> list[Any] | None:

@@ -40,6 +40,7 @@ SMALL = {
     "mobilenet_v3_large": (torchvision.models.mobilenet_v3_large, {}, 32),
     "mobilenet_v3_small": (torchvision.models.mobilenet_v3_small, {}, 32),
     "mnasnet0_5": (torchvision.models.mnasnet0_5, {}, 32),
+    "efficientnet_v2_s": (torchvision.models.efficientnet_v2_s, {}, 32),
 }
 BIG = {
     **{f"vgg{d}{bn}": (getattr(torchvision.models, f"vgg{d}{bn}"), {}, 32) for d in (13, 16, 19) for bn in ("", "_bn")},
@@ -48,6 +49,7 @@ BIG = {
         "densenet161", "densenet169", "densenet201")},
     **{f"efficientnet_b{i}": (getattr(torchvision.models, f"efficientnet_b{i}"), {}, 32) for i in range(1, 8)},
     **{n: (getattr(torchvision.models, n), {}, 32) for n in ("mnasnet0_75", "mnasnet1_0", "mnasnet1_3")},
+    **{n: (getattr(torchvision.models, n), {}, 32) for n in ("efficientnet_v2_m", "efficientnet_v2_l")},
 }
 SEGMENTATION = {  # id -> (library name, its params, torchvision builder, its kwargs, input size)
     f"{net}{'_aux' if aux else ''}": (net, {"aux_loss": aux}, getattr(segmentation, net),
