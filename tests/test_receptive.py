@@ -12,6 +12,9 @@ What the probe changes, and why it stays a measurement of the same thing:
   pooling over the same windows (same output sizes, ceil mode and padding);
 - global context (a global pool, an adaptive pool to 1x1, a flatten) is detached:
   the analysis reports the spatial path and marks global context separately;
+- clipping activations (relu6, hardtanh) become relu: a saturated unit passes no
+  gradient, though the pixels below it still reach it (activations deep in a residual
+  stack of MobileNetV2 exceed 6 with the probe's all-positive weights);
 - deformable convolutions get zero offsets (their offset convs zeroed), the grid a
   fresh layer samples; learned offsets move it, which no static analysis can know.
 
@@ -48,7 +51,8 @@ INPUTS = {  # networks that need another size (or are cheaper at one)
 }
 PROBES = 12  # layers probed per network, spread over its depth
 BUDGET = 3e9  # MACs per forward pass: fewer layers are probed in a heavier network
-SLOW = {"fcn", "fcn8s", "fcn16s", "fcn32s"}  # 20 GMACs at any input (FCN pads its input by 100)
+SLOW = {"fcn", "fcn8s", "fcn16s", "fcn32s",  # 20 GMACs at any input (FCN pads its input by 100)
+        "efficientnet_v2_m", "efficientnet_v2_l"}  # 54M and 119M parameters, in float64
 
 
 def _networks() -> list[Any]:
@@ -78,6 +82,8 @@ class SpatialPath(TorchFunctionMode):
         kwargs = kwargs or {}
         if func is F.max_pool2d:
             out = _window_pool(*args, **kwargs)
+        elif func is F.hardtanh:
+            out = F.relu(args[0])
         elif func is F.adaptive_max_pool2d:
             out = F.adaptive_avg_pool2d(args[0], args[1] if len(args) > 1 else kwargs["output_size"])
         else:
