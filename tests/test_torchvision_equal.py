@@ -41,6 +41,7 @@ SMALL = {
     "mobilenet_v3_small": (torchvision.models.mobilenet_v3_small, {}, 32),
     "mnasnet0_5": (torchvision.models.mnasnet0_5, {}, 32),
     "efficientnet_v2_s": (torchvision.models.efficientnet_v2_s, {}, 32),
+    "inception_v3": (torchvision.models.inception_v3, {"aux_logits": False, "init_weights": False}, 75),
 }
 BIG = {
     **{f"vgg{d}{bn}": (getattr(torchvision.models, f"vgg{d}{bn}"), {}, 32) for d in (13, 16, 19) for bn in ("", "_bn")},
@@ -157,3 +158,23 @@ def test_efficientnet_train_mode_matches() -> None:
     torch.manual_seed(7)
     out = ours(x)
     close(out, want)
+
+
+@pytest.mark.slow  # the aux head needs a 299x299 input
+def test_inception_v3_aux_and_transform_input_match() -> None:
+    """transform_input (a fixed per-channel affine) in eval; the aux head only in training, in a dict."""
+    kwargs = {"aux_logits": True, "transform_input": True, "init_weights": False}
+    ref, ours = pair("inception_v3", torchvision.models.inception_v3, kwargs, aux_logits=True, transform_input=True)
+    x = torch.randn(2, 3, 75, 75, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        close(ours(x), ref(x))
+    ref.train()
+    ours.train()
+    x = torch.randn(2, 3, 299, 299, generator=torch.Generator().manual_seed(4))  # the aux head needs a 17x17 grid
+    torch.manual_seed(9)
+    want = ref(x)
+    torch.manual_seed(9)
+    out = ours(x)
+    assert set(out) == {"out", "AuxLogits"}
+    close(out["out"], want.logits)
+    close(out["AuxLogits"], want.aux_logits)
