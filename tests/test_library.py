@@ -166,13 +166,18 @@ def _ops_network(weights: str) -> str:
     return weights.split("_Weights.")[0].lower()
 
 
+# Weights published with a configuration no reference entry lists: torchvision counts
+# Inception-v3's checkpoint with its auxiliary head.
+OPS_KWARGS: dict[str, dict[str, Any]] = {"inception_v3": {"aux_logits": True}}
+
+
 def _ops_kwargs(net: str, params: int) -> dict[str, Any]:
     """The reference configuration the weights belong to (e.g. with the aux head), if listed."""
     for ref_name in (net, f"{net}_aux"):
         ref = REFERENCES.get(ref_name)
         if ref is not None and ref["params"] == params:
             return dict(ref.get("kwargs", {}))
-    return {}
+    return dict(OPS_KWARGS.get(net, {}))
 
 
 WEIGHTS = sorted(w for w in OPS if _ops_network(w) in library_index())
