@@ -45,6 +45,7 @@ INPUTS = {  # networks that need another size (or are cheaper at one)
     "alexnet_paper": (3, 100, 108),
     "deeplabv3_resnet50": (3, 48, 56),
     "fcn_resnet50": (3, 48, 56),
+    "inception_v3": (3, 75, 83),  # 75 is the smallest Inception-v3 input
     "rpn_head": (256, 16, 24),
     "unet": (1, 188, 204),  # the smallest U-Net input: 16k + 12 >= 188
     "unet_padded": (1, 64, 80),
