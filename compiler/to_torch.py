@@ -338,3 +338,28 @@ def op_function(op: Any, shapes: list[Any], training: bool = False) -> tuple[nn.
         return resolve(call.func)(*args, **kwargs)
 
     return None, run
+
+
+def op_inputs(op: Any, shapes: list[Any], batch: int = 2, boxes: int = 3) -> list[Any]:
+    """Random legal inputs for one op: `batch` samples of each shape, and boxes where it takes boxes.
+
+    A boxes input (`op.box_inputs`, shape (5,)) gets `boxes` rows (batch_index, x1, y1, x2, y2)
+    with valid image indices and corners inside the first input's map (in its own pixels,
+    divided by the op's `spatial_scale` where it has one), as torchvision's roi ops need.
+    """
+    import torch
+
+    count = len(shapes)
+    box_at = {i % count for i in getattr(op, "box_inputs", ())}
+    xs = []
+    for i, shape in enumerate(shapes):
+        if i not in box_at:
+            xs.append(torch.randn(batch, *shape))
+            continue
+        h, w = shapes[0][-2:]
+        scale = float(getattr(op, "spatial_scale", None) or (getattr(op, "scales", None) or (1.0,))[0])
+        lo = torch.rand(boxes, 2) * torch.tensor([w, h]) * 0.6
+        hi = lo + torch.rand(boxes, 2) * torch.tensor([w, h]) * 0.4 + 0.5
+        index = torch.randint(0, batch, (boxes, 1)).float()
+        xs.append(torch.cat([index, lo / scale, hi / scale], 1))
+    return xs
