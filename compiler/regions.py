@@ -10,48 +10,61 @@ torchvision.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import nn
 
 
-def torchvision_ops() -> Any:
-    """torchvision.ops, or an ImportError that says what to install."""
+def require_torchvision() -> None:
+    """Raise an ImportError that says what to install when torchvision is missing."""
     try:
-        import torchvision.ops  # type: ignore[import-untyped]
+        import torchvision  # type: ignore[import-untyped]  # noqa: F401
     except ImportError as e:
         raise ImportError(
             "this model pools boxes with torchvision.ops (roi_align, roi_pool, ...), "
             "but torchvision is not installed: pip install torchvision"
         ) from e
-    return torchvision.ops
 
 
-def roi_pool(x: torch.Tensor, boxes: torch.Tensor, output_size: Any, spatial_scale: float = 1.0) -> torch.Tensor:
+def roi_pool(
+    x: torch.Tensor, boxes: torch.Tensor, output_size: int | tuple[int, int], spatial_scale: float = 1.0
+) -> torch.Tensor:
     """Fast R-CNN RoI max pooling: (N,C,H,W), (K,5) -> (K,C,h,w)."""
-    out: torch.Tensor = torchvision_ops().roi_pool(x, boxes, output_size, spatial_scale)
+    require_torchvision()
+    import torchvision.ops  # type: ignore[import-untyped]
+
+    out: torch.Tensor = torchvision.ops.roi_pool(x, boxes, output_size, spatial_scale)
     return out
 
 
 def roi_align(
     x: torch.Tensor,
     boxes: torch.Tensor,
-    output_size: Any,
+    output_size: int | tuple[int, int],
     spatial_scale: float = 1.0,
     sampling_ratio: int = -1,
     aligned: bool = False,
 ) -> torch.Tensor:
     """RoIAlign (Mask R-CNN): (N,C,H,W), (K,5) -> (K,C,h,w)."""
-    out: torch.Tensor = torchvision_ops().roi_align(x, boxes, output_size, spatial_scale, sampling_ratio, aligned)
+    require_torchvision()
+    import torchvision.ops
+
+    out: torch.Tensor = torchvision.ops.roi_align(x, boxes, output_size, spatial_scale, sampling_ratio, aligned)
     return out
 
 
 def ps_roi_align(
-    x: torch.Tensor, boxes: torch.Tensor, output_size: Any, spatial_scale: float = 1.0, sampling_ratio: int = -1
+    x: torch.Tensor,
+    boxes: torch.Tensor,
+    output_size: int | tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
 ) -> torch.Tensor:
     """Position-sensitive RoIAlign (R-FCN): (N,C,H,W), (K,5) -> (K,C/(h*w),h,w)."""
-    out: torch.Tensor = torchvision_ops().ps_roi_align(x, boxes, output_size, spatial_scale, sampling_ratio)
+    require_torchvision()
+    import torchvision.ops
+
+    out: torch.Tensor = torchvision.ops.ps_roi_align(x, boxes, output_size, spatial_scale, sampling_ratio)
     return out
 
 
@@ -59,8 +72,10 @@ def roi_spp(
     x: torch.Tensor, boxes: torch.Tensor, levels: tuple[int, ...] = (6, 3, 2, 1), spatial_scale: float = 1.0
 ) -> torch.Tensor:
     """SPP-net pooling of each box: an n x n RoI max pool per level, flattened, concatenated: (K, C*sum(n*n))."""
-    ops = torchvision_ops()
-    return torch.cat([ops.roi_pool(x, boxes, n, spatial_scale).flatten(1) for n in levels], 1)
+    require_torchvision()
+    import torchvision.ops
+
+    return torch.cat([torchvision.ops.roi_pool(x, boxes, n, spatial_scale).flatten(1) for n in levels], 1)
 
 
 def box_levels(
@@ -74,7 +89,7 @@ def box_levels(
 
 def multiscale_roi_align(
     *inputs: torch.Tensor,
-    output_size: Any,
+    output_size: int | tuple[int, int],
     sampling_ratio: int,
     scales: tuple[float, ...],
     canonical_scale: int = 224,
@@ -87,9 +102,11 @@ def multiscale_roi_align(
     from the image size.
     """
     *features, boxes = inputs
-    ops = torchvision_ops()
+    require_torchvision()
+    import torchvision.ops
+
     if len(features) == 1:
-        out: torch.Tensor = ops.roi_align(features[0], boxes, output_size, scales[0], sampling_ratio)
+        out: torch.Tensor = torchvision.ops.roi_align(features[0], boxes, output_size, scales[0], sampling_ratio)
         return out
     k_min, k_max = round(-math.log2(scales[0])), round(-math.log2(scales[-1]))
     levels = box_levels(boxes, k_min, k_max, canonical_scale, canonical_level, eps)
@@ -98,7 +115,7 @@ def multiscale_roi_align(
     result = first.new_zeros((boxes.shape[0], first.shape[1], *size))
     for level, (feature, scale) in enumerate(zip(features, scales, strict=True)):
         index = torch.where(levels == level)[0]
-        pooled = ops.roi_align(feature, boxes[index], size, scale, sampling_ratio)
+        pooled = torchvision.ops.roi_align(feature, boxes[index], size, scale, sampling_ratio)
         result[index] = pooled.to(result.dtype)
     return result
 
@@ -115,7 +132,7 @@ class MultiScaleRoIAlign(nn.Module):
 
     def __init__(
         self,
-        output_size: Any,
+        output_size: int | tuple[int, int],
         sampling_ratio: int,
         scales: tuple[float, ...],
         canonical_scale: int = 224,
@@ -123,7 +140,7 @@ class MultiScaleRoIAlign(nn.Module):
         eps: float = 1e-6,
     ) -> None:
         super().__init__()
-        torchvision_ops()  # say now, not at the first forward, that torchvision is needed
+        require_torchvision()  # say now, not at the first forward, that torchvision is needed
         self.output_size = output_size
         self.sampling_ratio = sampling_ratio
         self.scales = tuple(scales)
@@ -144,10 +161,10 @@ class MultiScaleRoIAlign(nn.Module):
 
 
 NEEDS = {
-    "roi_pool": ("torchvision_ops",),
-    "roi_align": ("torchvision_ops",),
-    "ps_roi_align": ("torchvision_ops",),
-    "roi_spp": ("torchvision_ops",),
-    "multiscale_roi_align": ("torchvision_ops", "box_levels"),
+    "roi_pool": ("require_torchvision",),
+    "roi_align": ("require_torchvision",),
+    "ps_roi_align": ("require_torchvision",),
+    "roi_spp": ("require_torchvision",),
+    "multiscale_roi_align": ("require_torchvision", "box_levels"),
     "MultiScaleRoIAlign": ("multiscale_roi_align",),
 }
