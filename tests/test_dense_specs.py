@@ -22,7 +22,8 @@ from netspec.graph import Graph
 from netspec.table import table
 
 DENSE = ["fcn32s", "fcn16s", "fcn8s", "fcn_resnet50", "deeplabv3_resnet50", "unet", "unet_padded",
-         "hypercolumn", "deform_resnet50", "yolov1", "spp", "rpn_head", "deeplabv1_vgg16", "deeplabv2_vgg16"]
+         "hypercolumn", "deform_resnet50", "yolov1", "spp", "rpn_head", "deeplabv1_vgg16", "deeplabv2_vgg16",
+         "yolov1_decoded"]
 
 
 @cache
@@ -52,6 +53,8 @@ def count(g: Graph, *kinds: str) -> int:
     ("deform_resnet50", {"out": (1000,)}, 26_137_874),
     ("yolov1", {"out": (7, 7, 30)}, 271_703_550),
     ("spp", {"out": (1000,)}, 77_037_672),
+    ("yolov1_decoded", {"grid": (7, 7, 30), "boxes": (7, 7, 2, 4), "confidence": (7, 7, 2),
+                        "class_scores": (7, 7, 20)}, 271_703_550),
     ("rpn_head", {"cls_logits": (3, 50, 50), "bbox_pred": (12, 50, 50)}, 593_935),
 ])
 def test_network_outputs_and_params(name: str, outputs: dict[str, tuple[int, ...]], params: int) -> None:

@@ -277,6 +277,20 @@ def test_yolov1_output_grid() -> None:
     assert modules + calls == 25 and calls >= 1
 
 
+def test_yolov1_decoding_head_splits_the_grid() -> None:
+    torch.manual_seed(0)
+    model = netspec.compile("yolov1", S=2, B=3, C=4, decode=True).eval()
+    with torch.no_grad():
+        y = model(torch.randn(2, 3, 128, 128))
+    assert list(y) == ["grid", "boxes", "confidence", "class_scores"]
+    grid = y["grid"]
+    assert grid.shape == (2, 2, 2, 3 * 5 + 4)
+    cells = grid[..., :15].reshape(2, 2, 2, 3, 5)  # each cell: B boxes (x, y, w, h, confidence), then C scores
+    assert torch.equal(y["boxes"], cells[..., :4])
+    assert torch.equal(y["confidence"], cells[..., 4])
+    assert torch.equal(y["class_scores"], grid[..., 15:])
+
+
 def test_spp_pools_a_fixed_pyramid_for_any_size() -> None:
     torch.manual_seed(0)
     model = netspec.compile("spp").eval()
