@@ -151,3 +151,50 @@ def test_missing_torchvision_says_what_to_install(monkeypatch: pytest.MonkeyPatc
         regions.roi_align(torch.randn(1, 1, 4, 4), torch.tensor([[0.0, 0, 0, 2, 2]]), 2)
     with pytest.raises(ImportError, match="pip install torchvision"):
         regions.MultiScaleRoIAlign(7, 2, (0.25, 0.125))
+
+
+SPEC = """
+network boxes_from_a_layer() {
+  input 3x32x32
+  c: conv 8 k=3 p=1
+  p: maxpool 2
+  boxes: [global_pool keepdim=false, linear 5]
+  @c -> box_roi_pool: multiscale_roi_align @p @boxes 7 sampling_ratio=2 scales=[1, 0.5]
+  output pooled: roi_align @boxes 7 spatial_scale=0.5 sampling_ratio=2
+  output spp: @c -> roi_spp @boxes
+}
+"""
+
+
+def test_generated_source_calls_torchvision_through_region_support(tmp_path: Any) -> None:
+    """Named multiscale pooling is a module (torchvision's box_roi_pool), the others plain calls; ruff-clean."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import netspec
+    from netspec.compiler.to_torch import to_source
+
+    graph = netspec.load(_write(tmp_path, SPEC))
+    assert graph.nodes["box_roi_pool"].shape == (8, 7, 7) and graph.nodes["spp"].shape == (8 * 50,)
+    text = to_source(graph)
+    assert "Needs only torch and torchvision" in text
+    assert "self.box_roi_pool = MultiScaleRoIAlign(7, 2, (1.0, 0.5))" in text
+    assert "x = self.box_roi_pool(c, p, boxes)" in text
+    assert "pooled = roi_align(x, boxes, 7, spatial_scale=0.5, sampling_ratio=2)" in text
+    assert "def require_torchvision()" in text and "import torchvision.ops" in text
+    out = tmp_path / "model.py"
+    out.write_text(text)
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", "--config", str(root / "pyproject.toml"), str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout
+
+
+def _write(tmp_path: Any, text: str) -> str:
+    path = tmp_path / "spec.net"
+    path.write_text(text)
+    return str(path)
