@@ -337,17 +337,24 @@ _LOCK = threading.RLock()  # _BUILDER holds the file being parsed; templates par
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
+    return build_lark("", maybe_placeholders=True, start=["start", "test"], transformer=_BUILDER)
+
+
+def build_lark(cache_note: str, **options: Any) -> Lark:
+    """grammar.lark as a LALR parser with netspec's lexer and newline rules; `options` go to `Lark`.
+
+    `cache_note` tells this parser's cached tables apart from the others' (the tables
+    depend on options such as `keep_all_tokens`).
+    """
     grammar = resources.files("netspec").joinpath("grammar.lark").read_text()
     return Lark(
         grammar,
         parser="lalr",
         lexer="contextual",
         postlex=Newlines(),
-        maybe_placeholders=True,
-        start=["start", "test"],
-        transformer=_BUILDER,
         _plugins={"ContextualLexer": SharedScannerLexer},
-        cache=_cache_path(grammar),
+        cache=_cache_path(grammar + cache_note),
+        **options,
     )
 
 
