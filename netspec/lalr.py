@@ -111,39 +111,37 @@ class FastParser:
         brackets: list[str] = []
         prev = ""
         pos, end, line, line_start = 0, len(text), 1, 0
-        tok: Token | None = None
-        while pos < end:
-            m = match(text, pos)
-            if m is None:
-                raise Fallback
-            kind = m.lastgroup
-            value = m.group()
-            assert kind is not None
-            if kind in ignore:  # blanks and comments, in every state
+        tok: Token | None = None  # None: the end of the text
+        while True:
+            if pos >= end:
+                kind, value, tok = "$END", "", None
+            else:
+                m = match(text, pos)
+                if m is None:
+                    raise Fallback
+                kind = m.lastgroup
+                value = m.group()
+                assert kind is not None
+                at, at_line, at_col = pos, line, pos - line_start + 1
+                pos += len(value)
                 if kind in newline_types:
                     n = value.count("\n")
                     if n:
                         line += n
-                        line_start = pos + value.rindex("\n") + 1
-                pos += len(value)
-                continue
-            state = state_stack[-1]
-            words = retype.get(kind)
-            if words is not None:
-                kind = words.get(value, kind)
-            if kind in accepts[state]:
-                tok = new_str(Token, value)  # Token(...) without its two Python-level constructors
-                tok.type, tok.value, tok.start_pos, tok.line, tok.column = kind, value, pos, line, pos - line_start + 1
-                if kind in newline_types:
-                    n = value.count("\n")
-                    if n:
-                        line += n
-                        line_start = pos + value.rindex("\n") + 1
-                pos += len(value)
-                tok.end_line, tok.end_column, tok.end_pos = line, pos - line_start + 1, pos
-            else:  # the state's own lexer reads it (a keyword used as a name...)
-                tok, pos, line, line_start = self._state_token(text, pos, line, line_start, state)
-                kind, value = tok.type, tok.value
+                        line_start = at + value.rindex("\n") + 1
+                if kind in ignore:  # blanks and comments, in every state
+                    continue
+                state = state_stack[-1]
+                words = retype.get(kind)
+                if words is not None:
+                    kind = words.get(value, kind)
+                if kind in accepts[state]:
+                    tok = new_str(Token, value)  # Token(...) without its two Python-level constructors
+                    tok.type, tok.value, tok.start_pos, tok.line, tok.column = kind, value, at, at_line, at_col
+                    tok.end_line, tok.end_column, tok.end_pos = line, pos - line_start + 1, pos
+                else:  # the state's own lexer reads it (a keyword used as a name...)
+                    tok, pos, line, line_start = self._state_token(text, at, at_line, at - at_col + 1, state)
+                    kind, value = tok.type, tok.value
             # Newlines: no statement ends inside ( ) and [ ] or after `->`
             if kind == "_NL":
                 if (brackets and brackets[-1] != "LBRACE") or prev == "->":
@@ -161,6 +159,8 @@ class FastParser:
                 if action is None:
                     raise Fallback
                 if action[0]:
+                    if tok is None:
+                        raise Fallback
                     state_stack.append(action[1])
                     value_stack.append(callbacks[kind](tok) if kind in callbacks else tok)
                     break
@@ -173,21 +173,8 @@ class FastParser:
                     children = []
                 value_stack.append(callback(children))
                 state_stack.append(states[state_stack[-1]][origin][1])
-        while True:
-            action = states[state_stack[-1]].get("$END")
-            if action is None or action[0]:
-                raise Fallback
-            size, callback, origin = action[1]
-            if size:
-                children = value_stack[-size:]
-                del state_stack[-size:]
-                del value_stack[-size:]
-            else:
-                children = []
-            value_stack.append(callback(children))
-            state_stack.append(states[state_stack[-1]][origin][1])
-            if state_stack[-1] == end_state:
-                return value_stack[-1]
+                if tok is None and state_stack[-1] == end_state:
+                    return value_stack[-1]
 
     def _state_token(self, text: str, pos: int, line: int, line_start: int, state: int) -> tuple[Token, int, int, int]:
         """The token at `pos` as parser state `state`'s own lexer reads it; then pos, line, line start."""
