@@ -468,12 +468,12 @@ class Evaluator:
         cls = OPS[t.name]
         params, tensors = self._op_args(cls, t, env)
         op, key = self._validate(cls, params, t)
-        inputs = ([cur] if cur is not None else []) + [x.node for x in tensors]
-        if not inputs:
+        lo, hi = cls.inputs
+        inputs = ([cur] if cur is not None and hi != 0 else []) + [x.node for x in tensors]
+        if not inputs and lo > 0:
             raise SpecError(
                 f"'{t.name}' has no input", t.name_span, hint="declare 'input CxHxW' before the first layer"
             )
-        lo, hi = cls.inputs
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
             raise SpecError(
@@ -562,11 +562,21 @@ class Evaluator:
             )
         ins = [g.nodes[i] for i in inputs]
         shapes = tuple(n.shape for n in ins)
-        key = (key, shapes)
+        batched = [n.op.batched for n in ins]
+        key = (key, shapes, tuple(batched))
         hit = self._shape_cache.get(key)
         if hit is None:
             try:
-                out = op.infer(list(shapes))
+                if all(batched):
+                    out = op.infer(list(shapes))
+                elif op.reads_unbatched:
+                    out = op.infer_mixed(list(shapes), batched)
+                else:
+                    p = ins[batched.index(False)]
+                    raise ShapeError(
+                        f"'{p.id}' is a parameter (no batch dim): {op.kind} cannot read it",
+                        hint="add or mul it to a tensor of the network, or put it on the batch: '@p -> expand @x'",
+                    )
             except MergeMismatch as err:
                 raise self._merge_error(err, ins, t, nid, frame) from None
             except ShapeError as err:

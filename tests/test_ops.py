@@ -42,12 +42,13 @@ pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-f
 
 def _run(kind: str, params: dict, shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     op = OPS[kind](**params)
-    rule = op.infer(shapes)
+    batched = list(OPS[kind].example_batched) or [True] * len(shapes)
+    rule = op.infer(shapes) if all(batched) else op.infer_mixed(shapes, batched)
     module = build(op, shapes).eval()
-    xs = [torch.randn(2, *s) for s in shapes]
+    xs = [torch.randn(2, *s) if b else torch.randn(*s) for s, b in zip(shapes, batched)]  # a param has no batch
     with torch.no_grad():
         out = module(*xs)
-    return rule, tuple(out.shape[1:])
+    return rule, tuple(out.shape[1:] if OPS[kind].batched else out.shape)
 
 
 @pytest.mark.parametrize("kind", sorted(OPS))
@@ -61,7 +62,8 @@ def test_registry_example_matches_torch(kind: str) -> None:
 def test_param_count_matches_torch(kind: str) -> None:
     params, shapes = OPS[kind].example
     op = OPS[kind](**params)
-    out = op.infer(shapes)
+    batched = list(OPS[kind].example_batched) or [True] * len(shapes)
+    out = op.infer(shapes) if all(batched) else op.infer_mixed(shapes, batched)
     module = build(op, shapes)
     assert op.count_params(shapes, out) == sum(p.numel() for p in module.parameters())
 

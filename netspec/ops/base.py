@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from ..fmt import fmt_shape as fmt_shape
 from ..receptive import POINTS, Reach
-from .form import Form, Module
+from .form import Form, Module, Parameter
 
 Shape = tuple[int, ...]
 Int = Annotated[int, Strict()]
@@ -279,12 +279,24 @@ class Op(BaseModel):
     size_only_inputs: ClassVar[tuple[int, ...]] = ()  # inputs read only for their size (`crop @ref`)
     absorbs_bias: ClassVar[bool] = False  # subtracts a per-channel mean, so a bias just before is lost (bn)
     associative: ClassVar[bool] = False  # op(a, b, c) == op(op(a, b), c): concat, add, mul
+    # A learnable tensor (`param`) has no batch dim: its shape is its torch shape, and only ops
+    # that broadcast (add, mul) or put it on the batch (expand) may read it.
+    batched: ClassVar[bool] = True  # the output has the batch dim (all ops but `param`)
+    reads_unbatched: ClassVar[bool] = False  # may take an unbatched input (a `param`)
     # Params and input shapes for the registry-driven tests.
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 8, 8)])
+    example_batched: ClassVar[tuple[bool, ...]] = ()  # per example input: False for a parameter (all True if empty)
 
     def infer(self, ins: list[Shape]) -> Shape:
         """Output shape (batch excluded) for these input shapes."""
         return ins[0]
+
+    def infer_mixed(self, ins: list[Shape], batched: list[bool]) -> Shape:
+        """Output shape when some inputs are parameters (`batched[i]` False: torch shape, no batch).
+
+        Asked only of ops that declare `reads_unbatched`; the output always has the batch.
+        """
+        raise ShapeError(f"{self.kind} cannot read a parameter")
 
     def count_params(self, ins: list[Shape], out: Shape) -> int:
         return 0
@@ -314,6 +326,10 @@ class Op(BaseModel):
 
     def call(self, ins: list[Shape]) -> Form | None:
         """A plain call in forward for a weightless op (`F.relu(x)`), or None to use `module`."""
+        return None
+
+    def parameter(self) -> Parameter | None:
+        """The learnable tensor this op is (`param`), held by the enclosing module; None for layers."""
         return None
 
 
