@@ -213,6 +213,9 @@ class Generator:
         return c.kind != "block" and self.chain(c)
 
     def child_expr(self, ch: Leaf | Container, in_sequence: bool) -> Any:
+        whole = ch.as_leaf() if isinstance(ch, Container) else None
+        if whole is not None:
+            return self.leaf_ctor(whole) if self.as_module(whole, in_sequence) else self.leaf_call(whole)
         if isinstance(ch, Leaf):
             return self.leaf_ctor(ch) if self.as_module(ch, in_sequence) else self.leaf_call(ch)
         if ch.path in self.inline:
@@ -282,12 +285,13 @@ class Generator:
 
     def prepare_tree(self) -> None:
         """Group and unify classes (run's first half)."""
+        ops = {c.path for c in self.tree.containers() if c.as_leaf() is not None}  # one call each, no class
         for c in self.tree.containers():
-            if c is not self.tree and self.is_inline(c):
+            if c is not self.tree and c.path not in ops and self.is_inline(c):
                 self.inline.add(c.path)
         groups: dict[Any, list[Container]] = {}
         for c in self.tree.containers():
-            if c.path in self.inline:
+            if c.path in self.inline or c.path in ops or any(c.path.startswith(p + ".") for p in ops):
                 continue
             key = (
                 ("root",)

@@ -46,8 +46,12 @@ def _run(kind: str, params: dict, shapes: list[tuple[int, ...]]) -> tuple[tuple[
     rule = op.infer(shapes) if all(batched) else op.infer_mixed(shapes, batched)
     module = build(op, shapes).eval()
     xs = [torch.randn(2, *s) if b else torch.randn(*s) for s, b in zip(shapes, batched)]  # a param has no batch
+    if kind == "max_unpool":
+        xs[1] = torch.zeros(xs[1].shape, dtype=torch.long)  # indices: every value back at position 0
     with torch.no_grad():
         out = module(*xs)
+    if op.several():  # every output's shape, in order
+        return tuple(op.infer_outputs(shapes)), tuple(tuple(o.shape[1:]) for o in out)
     return rule, tuple(out.shape[1:] if OPS[kind].batched else out.shape)
 
 
