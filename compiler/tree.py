@@ -137,7 +137,8 @@ def _boundaries(graph: Graph, root: Container) -> None:
             outs = list(c.nodes)  # one op's outputs, all unpacked from its one call (`x1, x2 = x.chunk(2)`)
         else:
             outs = [n for n in c.nodes if n in returned or any(u not in inside for u in consumers.get(n, ()))]
-        c.outputs = _first(outs, c.scope.output if c.scope else None)
+        # The root returns the network's outputs in their declared order (codegen pairs them by position).
+        c.outputs = outs if c is root else _first(outs, c.scope.output if c.scope else None)
         c.train_only = c is not root and all(graph.nodes[n].train_only for n in c.nodes)
 
 

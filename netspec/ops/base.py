@@ -283,6 +283,11 @@ class Op(BaseModel):
     # that broadcast (add, mul) or put it on the batch (expand) may read it.
     batched: ClassVar[bool] = True  # the output has the batch dim (all ops but `param`)
     reads_unbatched: ClassVar[bool] = False  # may take an unbatched input (a `param`)
+    # Region ops (roi_align, ...): which inputs are boxes, a (K,5) tensor of rows
+    # (batch_index, x1, y1, x2, y2) whose own shape is (5,); and the input whose batch dim the
+    # output has (the boxes' K rather than the image batch N). Negative indices count from the last.
+    box_inputs: ClassVar[tuple[int, ...]] = ()
+    batch_input: ClassVar[int] = 0
     # Params and input shapes for the registry-driven tests.
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 8, 8)])
     example_batched: ClassVar[tuple[bool, ...]] = ()  # per example input: False for a parameter (all True if empty)
