@@ -34,7 +34,7 @@ from typing import Any
 from netspec.fmt import fmt_shape
 from netspec.graph import Graph, Node
 from netspec.ops import Shape
-from netspec.ops.form import Alias, Call, Form, In, Infix, Ins, Module
+from netspec.ops.form import Alias, Call, Form, In, Infix, Ins, Module, Parameter
 
 from .exprs import (
     CompileError,
@@ -169,6 +169,9 @@ class Generator:
         return in_sequence or not leaf.name.isdigit() or op.call(self.shapes(leaf.node)) is None
 
     def leaf_ctor(self, leaf: Leaf) -> Ctor:
+        param = leaf.node.op.parameter()
+        if param is not None:
+            return parameter_ctor(param, self.refs)
         form = self.module_form(leaf)
         if form is None:
             raise CompileError(f"op '{leaf.node.kind}' has weights but no module form")
@@ -210,6 +213,9 @@ class Generator:
         return c.kind != "block" and self.chain(c)
 
     def child_expr(self, ch: Leaf | Container, in_sequence: bool) -> Any:
+        whole = ch.as_leaf() if isinstance(ch, Container) else None
+        if whole is not None:
+            return self.leaf_ctor(whole) if self.as_module(whole, in_sequence) else self.leaf_call(whole)
         if isinstance(ch, Leaf):
             return self.leaf_ctor(ch) if self.as_module(ch, in_sequence) else self.leaf_call(ch)
         if ch.path in self.inline:
@@ -279,12 +285,13 @@ class Generator:
 
     def prepare_tree(self) -> None:
         """Group and unify classes (run's first half)."""
+        ops = {c.path for c in self.tree.containers() if c.as_leaf() is not None}  # one call each, no class
         for c in self.tree.containers():
-            if c is not self.tree and self.is_inline(c):
+            if c is not self.tree and c.path not in ops and self.is_inline(c):
                 self.inline.add(c.path)
         groups: dict[Any, list[Container]] = {}
         for c in self.tree.containers():
-            if c.path in self.inline:
+            if c.path in self.inline or c.path in ops or any(c.path.startswith(p + ".") for p in ops):
                 continue
             key = (
                 ("root",)
@@ -831,6 +838,7 @@ class Generator:
                     optional,
                     s.train_only,
                     label,
+                    attribute=isinstance(member, Leaf) and member.node.op.parameter() is not None,
                 )
             )
         is_root = cd.first is self.tree
@@ -890,6 +898,24 @@ class Generator:
             what = f"block {c.scope.name}" if c.kind == "block" and c.scope is not None else "sequence"
             text = f"{safe_text(what)}: {safe_text(shown)}"
         return "\n    ".join(textwrap.wrap(text, 100)) + ("\n    " if len(text) > 100 else "")
+
+
+def parameter_ctor(p: Parameter, refs: set[str]) -> Ctor:
+    """`nn.Parameter(torch.zeros(1, 1, 768))`, `nn.Parameter(torch.full((64, 1, 1), 1e-06))`, or an
+    init scheme on an empty tensor: `nn.Parameter(nn.init.normal_(torch.empty(1, 197, 768), std=0.02))`."""
+    dims = [Lit(d) for d in p.shape]
+    names = [f"size{i}" for i in range(len(dims))]
+    if p.scheme in ("zeros", "ones"):
+        tensor = Ctor(f"torch.{p.scheme}", dims, names=names)
+    elif p.scheme == "full":
+        tensor = Ctor(
+            "torch.full", [Lit(tuple(p.shape)), Lit(float(dict(p.args).get("val", 0.0)))], names=["size", "value"]
+        )
+    else:
+        empty = Ctor("torch.empty", dims, names=names)
+        tensor = Ctor(f"nn.init.{p.scheme}_", [empty], [(k, Lit(v)) for k, v in p.args], names=[""])
+    refs.update({"torch.zeros", "nn.Parameter"})
+    return Ctor("nn.Parameter", [tensor], names=[""])
 
 
 def var_ok_attr(name: str) -> bool:

@@ -94,6 +94,8 @@ def signature_defaults(ref: str) -> dict[str, Any]:
     import torch.nn.functional as F
     from torch import nn
 
+    if ref.startswith("."):  # a tensor method (`.chunk`): builtins have no signature to read
+        return {}
     found = support_ref(ref)
     try:
         if found is not None:

@@ -81,6 +81,7 @@ class Line:
     optional: str | None = None  # guard: "self.<name> is not None" or a flag attribute
     train_only: bool = False
     label: str = ""  # used to name the output variable
+    attribute: bool = False  # a parameter: read as `self.<name>` where used, no line of its own
 
 
 def forward_lines(
@@ -193,6 +194,9 @@ class _Forward:
         body: list[str] = []
         training = False
         for i, ln in enumerate(self.body_lines):
+            if ln.attribute:
+                self.names[("out", i, 0)] = self_attr(ln.name)
+                continue
             text = self.expr(ln)
             outs = [("out", i, m) for m in range(ln.n_out)]
             targets = [self.target(v, i, ln) for v in outs]

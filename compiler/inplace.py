@@ -6,8 +6,8 @@ allocation per layer. Every fact used here is declared by the ops themselves
 edge, that overwriting is safe: the overwritten tensor
 
 - is read by nothing else: exactly one edge leaves it, and it is no network output;
-- is not the network input, and if it may be a view of another tensor (`returns_view`:
-  flatten, eval-mode dropout), that tensor passes the same test;
+- is not the network input nor a parameter (a node without inputs), and if it may be a view
+  of another tensor (`returns_view`: flatten, eval-mode dropout), that tensor passes the same test;
 - is not needed by its producer's backward (`saves_output`);
 - already has the output's shape and training-only status (no broadcasting into it).
 """
@@ -25,7 +25,13 @@ def inplace_nodes(graph: Graph) -> set[str]:
     def overwritable(nid: str) -> bool:
         """Nothing but one consumer sees this tensor, nor any tensor it may be a view of."""
         src = graph.nodes[nid]
-        if src.id == Graph.INPUT or src.op.saves_output or edges.get(src.id) != 1 or src.id in returned:
+        if (
+            src.id == Graph.INPUT
+            or not src.inputs
+            or src.op.saves_output
+            or edges.get(src.id) != 1
+            or src.id in returned
+        ):
             return False
         return not src.op.returns_view or overwritable(src.inputs[0])
 

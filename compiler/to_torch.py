@@ -29,7 +29,7 @@ import netspec
 from netspec.errors import SpecError, escape_controls
 from netspec.files import check_output, shown, write_atomic
 from netspec.graph import Graph
-from netspec.ops.form import support_ref
+from netspec.ops.form import Parameter, support_ref
 
 from .codegen import Generator, Source
 
@@ -296,6 +296,11 @@ def op_function(op: Any, shapes: list[Any], training: bool = False) -> tuple[nn.
             obj = getattr(obj, part)
         return obj
 
+    param = op.parameter()
+    if param is not None:
+        holder = nn.Module()
+        holder.register_parameter("value", nn.Parameter(parameter_tensor(param)))
+        return holder, lambda *xs: holder.value
     form = op.module(shapes)
     call = op.call(shapes)
     if form is not None and (call is None or op.init_targets()):
@@ -339,6 +344,17 @@ def op_function(op: Any, shapes: list[Any], training: bool = False) -> tuple[nn.
         return resolve(call.func)(*args, **kwargs)
 
     return None, run
+
+
+def parameter_tensor(p: Parameter) -> Any:
+    """The starting value of a `param`, drawn as its generated code draws it (codegen.parameter_ctor)."""
+    import torch
+
+    if p.scheme in ("zeros", "ones"):
+        return getattr(torch, p.scheme)(*p.shape)
+    if p.scheme == "full":
+        return torch.full(p.shape, float(dict(p.args).get("val", 0.0)))
+    return getattr(nn.init, f"{p.scheme}_")(torch.empty(*p.shape), **dict(p.args))
 
 
 def op_inputs(op: Any, shapes: list[Any], batch: int = 2, boxes: int = 3) -> list[Any]:

@@ -55,6 +55,16 @@ class Container:
     def kind(self) -> str:
         return self.scope.kind if self.scope is not None else "seq"
 
+    def as_leaf(self) -> Leaf | None:
+        """The outputs of one op with several (`s: chunk 2`) as one layer computing them all; else None."""
+        if self.scope is None or self.scope.op is None or not self.children:
+            return None
+        first = self.children[0]
+        assert isinstance(first, Leaf)
+        node = Node(self.path, self.scope.op, first.node.inputs, first.node.shape, first.node.span,
+                    train_only=self.train_only)  # fmt: skip
+        return Leaf(self.name, node)
+
     def containers(self) -> list[Container]:
         """Every container below this one and itself, children first (post-order)."""
         out: list[Container] = []
@@ -123,6 +133,8 @@ def _boundaries(graph: Graph, root: Container) -> None:
         c.inputs = _first(reads, c.scope.input if c.scope else None)
         if c is root:
             outs = list(dict.fromkeys(graph.outputs.values()))
+        elif c.scope is not None and c.scope.op is not None:
+            outs = list(c.nodes)  # one op's outputs, all unpacked from its one call (`x1, x2 = x.chunk(2)`)
         else:
             outs = [n for n in c.nodes if n in returned or any(u not in inside for u in consumers.get(n, ()))]
         # The root returns the network's outputs in their declared order (codegen pairs them by position).

@@ -26,6 +26,7 @@ from .fmt import fmt_shape, fmt_value
 from .graph import Graph, InitRule, Node, Scope
 from .limits import COST, LimitError, Limits, Meter, recursion_room
 from .ops import OPS, Init, Op, ParamOp, Shape, ShapeError
+from .ops.base import part_of
 from .ops.merge import MergeMismatch
 from .values import Env, Tensor, admit, bind_targets, evaluate, iterate, near, truth, type_name, typed_key
 
@@ -477,7 +478,7 @@ class Evaluator:
         while f is not None:
             if head in f.names:
                 if not rest:
-                    return f.names[head]
+                    return self._whole(f.names[head], path, span)
                 full = f"{f.child_id(head)}.{rest}"
                 g = self._g()
                 if full in g.nodes:
@@ -498,6 +499,18 @@ class Evaluator:
             hint=did_you_mean(head, near(head, visible))
             or "refer to a named layer defined earlier in this block or network",
         )
+
+    def _whole(self, nid: str, path: str, span: A.Span) -> str:
+        """A name's value; an op with several outputs and no main one has none: name an output."""
+        g = self._g()
+        if nid not in g.nodes and nid in g.scopes:
+            n = sum(1 for p in g.nodes if p.startswith(nid + ".") and "." not in p[len(nid) + 1 :])
+            raise SpecError(
+                f"'@{path}' has {n} outputs ({g.scopes[nid].name})",
+                span,
+                hint=f"pick one: @{path}.0 ... @{path}.{n - 1}",
+            )
+        return nid
 
     def _visible_names(self, frame: Frame) -> list[str]:
         names: list[str] = ["in"]
@@ -521,16 +534,16 @@ class Evaluator:
         return self.graph
 
     # ------------------------------------------------------------ ops
-    def _op(self, t: A.OpCall, frame: Frame, env: Env, cur: str | None, name: str | None) -> str:
+    def _op(self, t: A.OpCall, frame: Frame, env: Env, cur: str | None, name: str | None) -> str | None:
         cls = OPS[t.name]
         params, tensors = self._op_args(cls, t, env)
         op, key = self._validate(cls, params, t)
-        inputs = ([cur] if cur is not None else []) + [x.node for x in tensors]
-        if not inputs:
+        lo, hi = cls.inputs
+        inputs = ([cur] if cur is not None and hi != 0 else []) + [x.node for x in tensors]
+        if not inputs and lo > 0:
             raise SpecError(
                 f"'{t.name}' has no input", t.name_span, hint="declare 'input CxHxW' before the first layer"
             )
-        lo, hi = cls.inputs
         if len(inputs) < lo or (hi is not None and len(inputs) > hi):
             want = f"{lo}" if lo == hi else f"at least {lo}" if hi is None else f"{lo} to {hi}"
             raise SpecError(
@@ -538,8 +551,44 @@ class Evaluator:
                 t.span,
                 hint="pass extra inputs as @name, e.g. 'concat @skip'",
             )
+        if op.several() and name is None and op.main_output() is None:
+            raise SpecError(
+                f"'{t.name}' has several outputs and needs a name to read them by",
+                t.span,
+                hint=f"e.g. 'halves: {t.name} ...', then '@halves.0', '@halves.1'",
+            )
         label = self._claim(frame, name, t.span)
+        if op.several():
+            return self._add_parts(op, key, inputs, t, frame, label)
         return self._add_node(frame.child_id(label), op, key, inputs, t, frame, label)
+
+    def _add_parts(self, op: Op, key: Any, inputs: list[str], t: A.OpCall, frame: Frame, label: str) -> str | None:
+        """An op with several outputs: a scope `label` with one node per output (`s.0`, `s.1`, ...).
+
+        Returns the output a chain goes on with (`op.main_output()`), or None (then the
+        outputs are read by name: `@s.0`).
+        """
+        g = self._g()
+        shapes = [g.nodes[i].shape for i in inputs]
+        try:
+            n = len(op.infer_outputs(shapes))
+        except ShapeError as err:
+            raise SpecError(
+                err.message, t.span, hint=err.hint, path=frame.child_id(label), notes=[fmt_shape(s) for s in shapes]
+            ) from None
+        sub = self._open(frame, label, "op", op.label(), t.span, inputs[0], claimed=True)
+        self._g().scopes[sub.path].op = op
+        part = part_of(type(op))
+        with self.entered(sub, t.span):
+            outs = [
+                self._add_node(sub.child_id(str(k)), part(source=op, index=k), (key, k), inputs, t, sub, str(k))
+                for k in range(n)
+            ]
+        main = op.main_output()
+        out = outs[main] if main is not None else None
+        self._close(frame, label, sub, out)
+        frame.names.setdefault(label, sub.path)  # `@s` alone: says to pick an output
+        return out
 
     def _op_args(self, cls: type[Op], t: A.OpCall, env: Env) -> tuple[dict[str, Any], list[Tensor]]:
         params: dict[str, Any] = {}
@@ -619,11 +668,21 @@ class Evaluator:
             )
         ins = [g.nodes[i] for i in inputs]
         shapes = tuple(n.shape for n in ins)
-        key = (key, shapes)
+        batched = [n.op.batched for n in ins]
+        key = (key, shapes, tuple(batched))
         hit = self._shape_cache.get(key)
         if hit is None:
             try:
-                out = op.infer(list(shapes))
+                if all(batched):
+                    out = op.infer(list(shapes))
+                elif op.reads_unbatched:
+                    out = op.infer_mixed(list(shapes), batched)
+                else:
+                    p = ins[batched.index(False)]
+                    raise ShapeError(
+                        f"'{p.id}' is a parameter (no batch dim): {op.kind} cannot read it",
+                        hint="add or mul it to a tensor of the network, or put it on the batch: '@p -> expand @x'",
+                    )
             except MergeMismatch as err:
                 raise self._merge_error(err, ins, t, nid, frame) from None
             except ShapeError as err:
@@ -643,6 +702,10 @@ class Evaluator:
                 )
             hit = (out, op.count_params(list(shapes), out), op.count_macs(list(shapes), out))
             self._shape_cache[key] = hit
+        try:
+            op.check_sources([(n.op, [g.nodes[i].shape for i in n.inputs]) for n in ins], hit[0])
+        except ShapeError as err:
+            raise SpecError(err.message, t.span, hint=err.hint, path=nid) from None
         node = Node(nid, op, tuple(inputs), hit[0], t.span, hit[1], hit[2])
         g.nodes[nid] = node
         frame.names[label] = nid

@@ -46,12 +46,13 @@ class Scope:
     """A named grouping of nodes: a block instance, a sequence, or a branch merge."""
 
     path: str
-    kind: str  # "block" | "seq" | "network"
+    kind: str  # "block" | "seq" | "network" | "op" (the outputs of one op, see ops.base.Part)
     name: str  # block definition name, or "" for sequences
     span: Span
     args: dict[str, Any] = field(default_factory=dict)
     output: str | None = None  # node id of the scope's result
     input: str | None = None
+    op: Op | None = None  # kind "op": the op with several outputs whose nodes (`s.0`, `s.1`) the scope holds
 
 
 @dataclass

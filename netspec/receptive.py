@@ -275,7 +275,8 @@ def analyze(g: Graph) -> dict[str, Receptive]:
         if n.id != g.INPUT:
             shapes = [g.nodes[i].shape for i in n.inputs]
             skip = n.op.size_only_inputs
-            ins = [(shapes[k], states[i]) for k, i in enumerate(n.inputs) if k not in skip]
+            # A parameter (no batch dim) is a constant here: it carries no input pixels and no context.
+            ins = [(shapes[k], states[i]) for k, i in enumerate(n.inputs) if k not in skip and g.nodes[i].op.batched]
             states[n.id] = _step(n.op.receptive(shapes, n.shape), ins, n.shape)
         st = states[n.id]
         if st.axes is None:

@@ -113,6 +113,7 @@ class Row:
     train_only: bool
     line: int
     layers: int = 1
+    batched: bool = True  # False for a parameter: its shape is its torch shape, with no batch dim
 
 
 def _kernel(n: Node) -> tuple[int, int] | None:
@@ -139,7 +140,7 @@ def build_rows(g: Graph, depth: int | None = None) -> list[Row]:
             continue
         row.params += n.params
         row.macs += n.macs
-        row.elements += math.prod(n.shape)
+        row.elements += _elements(n)
         row.train_only = row.train_only and n.train_only
         row.layers += 1
     return rows
@@ -149,15 +150,20 @@ def _row(g: Graph, n: Node, key: str, scope: Scope | None, rf: dict[str, Recepti
     if scope is None:  # a layer (or, rarely, a grouping that is no scope: named after its first layer)
         ins = [g.nodes[i].shape for i in n.inputs]
         return Row(
-            key, n.op.label(), n.kind, ins, n.shape, _kernel(n), n.params, n.macs, math.prod(n.shape),
-            rf.get(n.id), n.train_only, n.span.line,
+            key, n.op.label(), n.kind, ins, n.shape, _kernel(n), n.params, n.macs, _elements(n),
+            rf.get(n.id), n.train_only, n.span.line, batched=n.op.batched,
         )  # fmt: skip
     out = scope.output or n.id
     ins = [g.nodes[scope.input].shape] if scope.input else [g.nodes[i].shape for i in n.inputs]
     return Row(
-        key, scope.name or "sequence", "block", ins, g.nodes[out].shape, None, n.params, n.macs, math.prod(n.shape),
-        rf.get(out), n.train_only, scope.span.line or n.span.line,
+        key, scope.name or "sequence", "block", ins, g.nodes[out].shape, None, n.params, n.macs, _elements(n),
+        rf.get(out), n.train_only, scope.span.line or n.span.line, batched=g.nodes[out].op.batched,
     )  # fmt: skip
+
+
+def _elements(n: Node) -> int:
+    """Activation elements per sample: a parameter's values are weights, counted with the params."""
+    return math.prod(n.shape) if n.op.batched else 0
 
 
 @dataclass
@@ -201,7 +207,7 @@ class Summary:
 
     def totals(self) -> dict[str, int]:
         g = self.graph
-        act = sum(self.activation_bytes(math.prod(n.shape)) for n in g.layers())
+        act = sum(self.activation_bytes(_elements(n)) for n in g.layers())
         inp = self.n * math.prod(g.input_shape) * self.itemsize
         params = self.param_bytes(g.params)
         return {
@@ -217,7 +223,9 @@ class Summary:
         }
 
     # ------------------------------------------------------------ text
-    def shape_text(self, shape: Shape) -> str:
+    def shape_text(self, shape: Shape, batched: bool = True) -> str:
+        if not batched:
+            return "[" + ",".join(map(str, shape)) + "]"  # a parameter's torch shape, as `param [...]` writes it
         return "(" + ",".join([str(self.batch) if self.batch else "N", *map(str, shape)]) + ")"
 
     def _inputs_text(self, shapes: list[Shape]) -> str:
@@ -235,7 +243,7 @@ class Summary:
         if col == "in":
             return self._inputs_text(r.inputs)
         if col == "out":
-            return self.shape_text(r.shape)
+            return self.shape_text(r.shape, r.batched)
         if col == "kernel":
             return f"{r.kernel[0]}x{r.kernel[1]}" if r.kernel else "-"
         if col in ("params", "trainable"):
@@ -340,7 +348,7 @@ class Summary:
                     "op": r.op,
                     "kind": r.kind,
                     "inputs": [shape(s) for s in r.inputs],
-                    "shape": shape(r.shape),
+                    "shape": shape(r.shape) if r.batched else list(r.shape),
                     "kernel": list(r.kernel) if r.kernel else None,
                     "params": r.params,
                     "trainable_params": r.params,

@@ -43,12 +43,18 @@ pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-f
 
 def _run(kind: str, params: dict, shapes: list[tuple[int, ...]]) -> tuple[tuple[int, ...], tuple[int, ...]]:
     op = OPS[kind](**params)
-    rule = op.infer(shapes)
+    batched = list(OPS[kind].example_batched) or [True] * len(shapes)
+    rule = op.infer(shapes) if all(batched) else op.infer_mixed(shapes, batched)
     module = build(op, shapes).eval()
     xs = op_inputs(op, shapes)
+    xs = [x if b else x[0] for x, b in zip(xs, batched)]  # a param has no batch
+    if kind == "max_unpool":
+        xs[1] = torch.zeros(xs[1].shape, dtype=torch.long)  # indices: every value back at position 0
     with torch.no_grad():
         out = module(*xs)
-    return rule, tuple(out.shape[1:])
+    if op.several():  # every output's shape, in order
+        return tuple(op.infer_outputs(shapes)), tuple(tuple(o.shape[1:]) for o in out)
+    return rule, tuple(out.shape[1:] if OPS[kind].batched else out.shape)
 
 
 @pytest.mark.parametrize("kind", sorted(OPS))
@@ -62,7 +68,8 @@ def test_registry_example_matches_torch(kind: str) -> None:
 def test_param_count_matches_torch(kind: str) -> None:
     params, shapes = OPS[kind].example
     op = OPS[kind](**params)
-    out = op.infer(shapes)
+    batched = list(OPS[kind].example_batched) or [True] * len(shapes)
+    out = op.infer(shapes) if all(batched) else op.infer_mixed(shapes, batched)
     module = build(op, shapes)
     assert op.count_params(shapes, out) == sum(p.numel() for p in module.parameters())
 

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, model_validator
 
 from ..fmt import fmt_shape as fmt_shape
 from ..receptive import POINTS, Reach
-from .form import Form, Module
+from .form import Form, Module, Parameter
 
 Shape = tuple[int, ...]
 Int = Annotated[int, Strict()]
@@ -279,6 +279,10 @@ class Op(BaseModel):
     size_only_inputs: ClassVar[tuple[int, ...]] = ()  # inputs read only for their size (`crop @ref`)
     absorbs_bias: ClassVar[bool] = False  # subtracts a per-channel mean, so a bias just before is lost (bn)
     associative: ClassVar[bool] = False  # op(a, b, c) == op(op(a, b), c): concat, add, mul
+    # A learnable tensor (`param`) has no batch dim: its shape is its torch shape, and only ops
+    # that broadcast (add, mul) or put it on the batch (expand) may read it.
+    batched: ClassVar[bool] = True  # the output has the batch dim (all ops but `param`)
+    reads_unbatched: ClassVar[bool] = False  # may take an unbatched input (a `param`)
     # Region ops (roi_align, ...): which inputs are boxes, a (K,5) tensor of rows
     # (batch_index, x1, y1, x2, y2) whose own shape is (5,); and the input whose batch dim the
     # output has (the boxes' K rather than the image batch N). Negative indices count from the last.
@@ -286,10 +290,41 @@ class Op(BaseModel):
     batch_input: ClassVar[int] = 0
     # Params and input shapes for the registry-driven tests.
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 8, 8)])
+    example_batched: ClassVar[tuple[bool, ...]] = ()  # per example input: False for a parameter (all True if empty)
 
     def infer(self, ins: list[Shape]) -> Shape:
         """Output shape (batch excluded) for these input shapes."""
         return ins[0]
+
+    def check_sources(self, sources: list[tuple[Op, list[Shape]]], out: Shape) -> None:
+        """Rules that need to know what made each input: (its op, that op's input shapes), per input.
+
+        Most ops need only shapes; `max_unpool` checks that its indices come from a maxpool
+        and fit its output. Raise ShapeError to refuse.
+        """
+
+    def several(self) -> bool:
+        """Whether this op has several outputs (`chunk 2`, `maxpool 2 indices=true`): see `Part`."""
+        return False
+
+    def infer_outputs(self, ins: list[Shape]) -> list[Shape]:
+        """Each output's shape (batch excluded), for an op with several outputs."""
+        return [self.infer(ins)]
+
+    def receptive_output(self, ins: list[Shape], out: Shape, index: int) -> Reach:
+        """How output `index` reads the inputs (see `receptive`); the same for every output by default."""
+        return self.receptive(ins, out)
+
+    def main_output(self) -> int | None:
+        """The output a chain goes on with after an op with several outputs; None: name one (`@s.0`)."""
+        return 0
+
+    def infer_mixed(self, ins: list[Shape], batched: list[bool]) -> Shape:
+        """Output shape when some inputs are parameters (`batched[i]` False: torch shape, no batch).
+
+        Asked only of ops that declare `reads_unbatched`; the output always has the batch.
+        """
+        raise ShapeError(f"{self.kind} cannot read a parameter")
 
     def count_params(self, ins: list[Shape], out: Shape) -> int:
         return 0
@@ -320,6 +355,45 @@ class Op(BaseModel):
     def call(self, ins: list[Shape]) -> Form | None:
         """A plain call in forward for a weightless op (`F.relu(x)`), or None to use `module`."""
         return None
+
+    def parameter(self) -> Parameter | None:
+        """The learnable tensor this op is (`param`), held by the enclosing module; None for layers."""
+        return None
+
+
+class Part(Op):
+    """Output `index` of an op with several outputs: one graph node per output.
+
+    `s: chunk 2` makes a scope `s` holding the nodes `s.0` and `s.1`, each a Part of the same
+    chunk; `@s.1` reads one. Back ends call the op once and unpack its outputs
+    (`x1, x2 = x.chunk(2, dim=1)`). Each op class gets its own Part class (`part_of`), so a
+    part has its op's kind, family and view facts.
+    """
+
+    source: Op
+    index: int
+
+    def infer(self, ins: list[Shape]) -> Shape:
+        return self.source.infer_outputs(ins)[self.index]
+
+    def count_params(self, ins: list[Shape], out: Shape) -> int:
+        return self.source.count_params(ins, out) if self.index == 0 else 0
+
+    def count_macs(self, ins: list[Shape], out: Shape) -> int:
+        return self.source.count_macs(ins, out) if self.index == 0 else 0
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        return self.source.receptive_output(ins, out, self.index)
+
+    def label(self) -> str:
+        return f"{self.source.label()} .{self.index}"
+
+
+@functools.cache
+def part_of(cls: type[Op]) -> type[Part]:
+    """The Part class for the outputs of op class `cls` (its kind, family and facts)."""
+    facts = ("kind", "family", "doc", "returns_view", "size_only_inputs", "inputs")
+    return type(f"{cls.__name__}Part", (Part,), {k: getattr(cls, k) for k in facts} | {"__module__": __name__})
 
 
 class ParamOp(Op):

@@ -78,6 +78,19 @@ class Alias:
     """No computation: the output is the input (identity)."""
 
 
+@dataclass(frozen=True)
+class Parameter:
+    """A learnable tensor, an attribute of the enclosing module: `nn.Parameter(torch.zeros(1, 1, 768))`.
+
+    `fill` is how it starts: "zeros", "ones", ("full", value), or an init scheme applied to an
+    empty tensor (`nn.init.normal_(torch.empty(1, 197, 768), std=0.02)`) with its arguments.
+    """
+
+    shape: tuple[int, ...]
+    scheme: str = "zeros"
+    args: tuple[tuple[str, Any], ...] = ()
+
+
 Form = Module | Call | Infix | Alias
 
 

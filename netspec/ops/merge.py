@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 from .base import Dim, Family, Op, Shape, ShapeError, axis, fmt_shape, register
 from .form import Call, Infix, Ins
+from .param import over_batch
 
 
 def broadcast(a: Shape, b: Shape) -> Shape | None:
@@ -25,6 +26,7 @@ class _Elementwise(Op):
     symbol: ClassVar[str] = "+"
     inputs: ClassVar[tuple[int, int | None]] = (2, None)
     associative: ClassVar[bool] = True
+    reads_unbatched: ClassVar[bool] = True  # `mul @layer_scale`: torch broadcasts a parameter
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 6, 6), (4, 1, 1)])
 
     def infer(self, ins: list[Shape]) -> Shape:
@@ -35,6 +37,16 @@ class _Elementwise(Op):
                 raise MergeMismatch(self.kind, 0, i, ins)
             out = merged
         return out
+
+    def infer_mixed(self, ins: list[Shape], batched: list[bool]) -> Shape:
+        ranks = {len(s) for s, b in zip(ins, batched, strict=True) if b}
+        if not ranks:
+            raise ShapeError(
+                f"{self.kind} of parameters only has no batch",
+                hint="add or multiply a parameter with a tensor of the network",
+            )
+        rank = max(ranks)
+        return self.infer([s if b else over_batch(s, rank) for s, b in zip(ins, batched, strict=True)])
 
     def call(self, ins: list[Shape]) -> Infix:
         return Infix(self.symbol)

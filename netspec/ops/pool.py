@@ -6,15 +6,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..receptive import GLOBAL, Reach, adaptive, windows
+from ..receptive import GLOBAL, Reach, adaptive, transposed, windows
 from .base import (
     Bool,
     Family,
     Op,
     PadPair,
     Pair,
+    Part,
     Shape,
     ShapeError,
+    fmt_shape,
     pair,
     register,
     spatial,
@@ -85,20 +87,36 @@ class MaxPool(_Pool):
 
     kind: ClassVar[str] = "maxpool"
     aliases: ClassVar[tuple[str, ...]] = ("maxpool2d", "max_pool")
-    doc: ClassVar[str] = "max pooling; stride defaults to the kernel; ceil_mode as in torch"
+    doc: ClassVar[str] = (
+        "max pooling; stride defaults to the kernel; ceil_mode as in torch; indices=true adds a second "
+        "output, the argmax indices for max_unpool (`pool1: maxpool 2 indices=true`, then `@pool1.1`)"
+    )
     dilation: Pair = Field(1, alias="d")
+    indices: Bool = Field(False, description="also output the indices of the maxima (`@name.1`), for max_unpool")
 
     def _dilation(self) -> tuple[int, int]:
         return pair(self.dilation)
 
+    def several(self) -> bool:
+        return self.indices
+
+    def infer_outputs(self, ins: list[Shape]) -> list[Shape]:
+        out = self.infer(ins)
+        return [out, out] if self.indices else [out]
+
+    def label(self) -> str:
+        return super().label() + (" +indices" if self.indices else "")
+
     def _args(self) -> tuple[tuple[object, ...], tuple[tuple[str, object], ...]]:
         k, s, p = self._sizes()
-        kw = (
+        kw: tuple[tuple[str, object], ...] = (
             ("stride", _one(s)),
             ("padding", _one(p)),
             ("dilation", _one(pair(self.dilation))),
             ("ceil_mode", self.ceil_mode),
         )
+        if self.indices:
+            kw += (("return_indices", True),)
         return (_one(k),), kw
 
     def module(self, ins: list[Shape]) -> Module:
@@ -134,6 +152,105 @@ class AvgPool(_Pool):
     def call(self, ins: list[Shape]) -> Call:
         args, kw = self._args()
         return Call("F.avg_pool2d", (In(0), *args), kw)
+
+
+@register
+class MaxUnpool(Op):
+    """The partial inverse of a max pool (`nn.MaxUnpool2d`): each value back where its maximum was.
+
+    Reads the pooled values and the indices of a `maxpool ... indices=true`; an optional third
+    input gives the output size, as torch's `output_size=` (SegNet undoes odd sizes with it):
+
+        pool1: maxpool 2 indices=true
+        ...
+        max_unpool 2 @pool1.1 @stage1      # the size of stage1, the input of pool1
+    """
+
+    kind: ClassVar[str] = "max_unpool"
+    aliases: ClassVar[tuple[str, ...]] = ("maxunpool2d", "unpool", "max_unpool2d")
+    family: ClassVar[Family] = Family.RESIZE
+    positional: ClassVar[tuple[str, ...]] = ("kernel",)
+    inputs: ClassVar[tuple[int, int | None]] = (2, 3)
+    size_only_inputs: ClassVar[tuple[int, ...]] = (1, 2)
+    doc: ClassVar[str] = (
+        "max unpooling: values and `@pool.1`, the indices of a `maxpool ... indices=true`; "
+        "a third input sets the output size (torch's output_size)"
+    )
+    example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"kernel": 2}, [(3, 4, 5), (3, 4, 5)])
+    kernel: Pair = Field(alias="k")
+    stride: Pair | None = Field(None, alias="s", description="defaults to the kernel size")
+    padding: PadPair = Field(0, alias="p")
+
+    def _sizes(self) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+        k = pair(self.kernel)
+        return k, pair(self.stride) if self.stride is not None else k, pair(self.padding)
+
+    def infer(self, ins: list[Shape]) -> Shape:
+        c, h, w = spatial(ins[0], self.kind)
+        if ins[1] != ins[0]:
+            raise ShapeError(
+                f"max_unpool: the indices {fmt_shape(ins[1])} must have the shape of the values {fmt_shape(ins[0])}",
+                hint="pass the indices of the maxpool that made these values: '@pool1.1'",
+            )
+        k, s, p = self._sizes()
+        default = [(n - 1) * s[i] - 2 * p[i] + k[i] for i, n in enumerate((h, w))]
+        if len(ins) == 3:
+            if len(ins[2]) < 2:
+                raise ShapeError(f"max_unpool: the size input {fmt_shape(ins[2])} has no height and width")
+            size = list(ins[2][-2:])
+            for i in (0, 1):  # torch's _unpool_output_size: strictly within a stride of the default
+                if not default[i] - s[i] < size[i] < default[i] + s[i]:
+                    raise ShapeError(
+                        f"max_unpool: output size {size[0]}x{size[1]} is not within a stride of "
+                        f"{default[0]}x{default[1]}, the size it undoes {h}x{w} to",
+                        hint=f"sizes from {default[i] - s[i] + 1} to {default[i] + s[i] - 1} work here",
+                    )
+            default = size
+        if min(default) < 1:
+            raise ShapeError(f"max_unpool {self.label()} of {h}x{w} gives {default[0]}x{default[1]}")
+        return (c, default[0], default[1])
+
+    def check_sources(self, sources: list[tuple[Op, list[Shape]]], out: Shape) -> None:
+        made, pool_ins = sources[1]
+        pool = made.source if isinstance(made, Part) and made.index == 1 else None
+        if not isinstance(pool, MaxPool) or not pool.indices:
+            raise ShapeError(
+                "max_unpool needs the indices of a maxpool as its second input",
+                hint="name the pool and pass its second output: 'pool1: maxpool 2 indices=true' ... "
+                "'max_unpool 2 @pool1.1'",
+            )
+        # An index is a flat position in the pool's input; torch refuses one past the output's end.
+        _, h, w = pool_ins[0]
+        (k, s, p), d = pool._sizes(), pool._dilation()
+        _, oh, ow = pool.infer(pool_ins)
+        row = min(h - 1, (oh - 1) * s[0] + (k[0] - 1) * d[0] - p[0])
+        col = min(w - 1, (ow - 1) * s[1] + (k[1] - 1) * d[1] - p[1])
+        if row * w + col >= out[1] * out[2]:
+            raise ShapeError(
+                f"max_unpool to {out[1]}x{out[2]} is too small for the indices of '{pool.label()}' on a "
+                f"{h}x{w} map (up to {row * w + col})",
+                hint="unpool to the pool's input size: pass that map as the third input ('max_unpool 2 @p.1 @x')",
+            )
+
+    def receptive(self, ins: list[Shape], out: Shape) -> Reach:
+        k, s, p = self._sizes()
+        return transposed(k, s, (1, 1), p)
+
+    def label(self) -> str:
+        k, s, _ = self._sizes()
+        return f"max_unpool {k[0]}x{k[1]}" + (f"/{s[0]}" if s != (1, 1) else "")
+
+    def _args(self) -> tuple[tuple[object, ...], tuple[tuple[str, object], ...]]:
+        k, s, p = self._sizes()
+        return (_one(k),), (("stride", _one(s)), ("padding", _one(p)))
+
+    def module(self, ins: list[Shape]) -> Module:
+        return Module("nn.MaxUnpool2d", *self._args())
+
+    def call(self, ins: list[Shape]) -> Call:
+        args, kw = self._args()
+        size = (("output_size", In(2, ".shape[-2:]")),) if len(ins) == 3 else ()
+        return Call("F.max_unpool2d", (In(0), In(1), *args), kw + size)
 
 
 class _Adaptive(Op):
