@@ -466,6 +466,11 @@ class Diagram:
             ) from None
         except OSError as err:
             raise SpecError(f"cannot run Graphviz 'dot': {err.strerror or err}") from None
+        if proc.returncode != 0 and b"init_rank" in proc.stderr and self.layout != "chain":
+            # dot cannot always rank a U's rows across frames (a feature pyramid drawn in full):
+            # draw the same view as a chain instead
+            self.layout, self._dot = "chain", None
+            return self.pipe(fmt, dot_path, timeout)
         if proc.returncode != 0:
             stderr = proc.stderr.decode("utf-8", "replace").strip()[:500]
             raise SpecError(

@@ -284,9 +284,7 @@ def _rf_text(g: Graph, node: Node) -> str:
         return "-"
     if rf.is_global:
         return "global (the whole input)"
-    size, jump = rf.size, rf.jump or (1.0, 1.0)
-    px = f"{size[0]}" if size[0] == size[1] else f"{size[0]}x{size[1]}"
-    step = f"{jump[0]:.4g}" if jump[0] == jump[1] else f"{jump[0]:.4g}x{jump[1]:.4g}"
+    px, step = rf.size_jump()
     return f"{px} px (jump {step})" + (" + global context" if rf.context else "")
 
 

@@ -125,7 +125,8 @@ def _boundaries(graph: Graph, root: Container) -> None:
             outs = list(dict.fromkeys(graph.outputs.values()))
         else:
             outs = [n for n in c.nodes if n in returned or any(u not in inside for u in consumers.get(n, ()))]
-        c.outputs = _first(outs, c.scope.output if c.scope else None)
+        # The root returns the network's outputs in their declared order (codegen pairs them by position).
+        c.outputs = outs if c is root else _first(outs, c.scope.output if c.scope else None)
         c.train_only = c is not root and all(graph.nodes[n].train_only for n in c.nodes)
 
 

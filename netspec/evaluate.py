@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import repeat
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -34,7 +34,7 @@ _IDENT = re.compile(r"^[A-Za-z0-9_]+$")
 # Names people bring from other frameworks, for "did you mean".
 
 
-__all__ = ["BlockEntry", "Evaluator", "Limits", "bind_params"]
+__all__ = ["BlockEntry", "Evaluator", "Limits", "NetworkCall", "Networks", "bind_params"]
 
 RF_CAP = 1e15  # receptive fields and jumps are capped here: past it they only overflow to inf
 
@@ -48,6 +48,50 @@ class BlockEntry:
 
 
 @dataclass
+class NetworkCall:
+    """A network called inside another (`backbone: resnet50()`): its definition, home file and arguments."""
+
+    defn: A.NetworkDef
+    env: Env  # the top-level `let`s of its file
+    blocks: dict[str, BlockEntry]
+    networks: Networks
+    args: dict[str, Any]  # the call's arguments plus what aliases fix, not yet bound
+
+
+class Networks(Protocol):
+    """The networks visible in a file (netspec.library.NetworkTable)."""
+
+    def __contains__(self, name: object) -> bool: ...
+    def names(self) -> list[str]: ...
+    def params(self, name: str) -> list[A.Param]: ...
+    def resolve(self, name: str, given: dict[str, Any]) -> NetworkCall: ...
+
+
+class _NoNetworks:
+    def __contains__(self, name: object) -> bool:
+        return False
+
+    def names(self) -> list[str]:
+        return []
+
+    def params(self, name: str) -> list[A.Param]:  # pragma: no cover - never called: nothing is contained
+        raise KeyError(name)
+
+    def resolve(self, name: str, given: dict[str, Any]) -> NetworkCall:  # pragma: no cover
+        raise KeyError(name)
+
+
+@dataclass
+class Embedded:
+    """What a network body needs when it runs inside another network: its extra inputs, its outputs."""
+
+    name: str
+    inputs: dict[str, str]  # input name -> the caller's node, for inputs after the first
+    outputs: dict[str, str] = field(default_factory=dict)
+    seen_input: bool = False
+
+
+@dataclass
 class Frame:
     """A naming scope while evaluating: module path, local names, position counter."""
 
@@ -56,6 +100,7 @@ class Frame:
     parent: Frame | None = None  # lexical parent inside the same block; None at a block root
     names: dict[str, str] = field(default_factory=dict)
     counter: int = 0
+    embedded: Embedded | None = None  # set on the root frame of a network called inside another
 
     def child_id(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -90,8 +135,11 @@ class _Entered:
 class Evaluator:
     """Expands one network into a Graph, counting every step against `limits` (netspec/limits.py)."""
 
-    def __init__(self, blocks: dict[str, BlockEntry], limits: Limits | None = None) -> None:
+    def __init__(
+        self, blocks: dict[str, BlockEntry], limits: Limits | None = None, networks: Networks | None = None
+    ) -> None:
         self.blocks = blocks
+        self.networks: Networks = networks if networks is not None else _NoNetworks()
         self.limits = limits or Limits()
         self.meter = Meter(self.limits)
         self.graph: Graph | None = None
@@ -228,6 +276,8 @@ class Evaluator:
 
     def _input(self, s: A.Input, frame: Frame, env: Env, cur: str | None) -> str:
         g = self._g()
+        if frame.embedded is not None:
+            return self._embedded_input(s, frame, frame.embedded)
         if frame.path or frame.block_input is not None:
             raise SpecError("'input' belongs at the top of a network, not inside a block", s.span)
         if g.input_shape != ():
@@ -249,18 +299,23 @@ class Evaluator:
 
     def _output(self, s: A.Output, frame: Frame, env: Env, cur: str | None) -> str | None:
         g = self._g()
-        if frame.path or frame.block_input is not None:
+        if (frame.path or frame.block_input is not None) and frame.embedded is None:
             raise SpecError("'output' belongs in a network, not inside a block", s.span)
         if s.layer.label is None:
             raise SpecError("an output needs a name", s.span, hint="write 'output out: ...' or 'output aux: @x -> ...'")
         name = evaluate(s.layer.label, env)
         if s.layer.cond is not None and not truth(evaluate(s.layer.cond, env), s.layer.cond.span):
             return cur
-        if name in g.outputs:
+        outputs = g.outputs if frame.embedded is None else frame.embedded.outputs
+        if name in outputs:
             raise SpecError(f"duplicate output '{name}'", s.layer.label.span)
         result = self._layer(s.layer, frame, env, cur)
         if result is None:
             raise SpecError(f"output '{name}' has no value", s.span)
+        if frame.embedded is not None:  # a network inside another: its outputs are named layers there
+            if not s.train_only:
+                outputs[name] = result
+            return cur
         g.outputs[name] = result
         if s.train_only:
             g.train_outputs.add(name)
@@ -333,7 +388,9 @@ class Evaluator:
                 return self._block(t, frame, env, cur, name)
             if t.name in OPS:
                 return self._op(t, frame, env, cur, name)
-            hint = did_you_mean(t.name, near(t.name, [*OPS, *self.blocks]))
+            if t.name in self.networks:
+                return self._network(t, frame, env, cur, name)
+            hint = did_you_mean(t.name, near(t.name, [*OPS, *self.blocks, *self.networks.names()]))
             synonyms = {a: kind for kind, cls in OPS.items() for a in cls.aliases}  # other frameworks' names
             alike = difflib.get_close_matches(t.name.lower(), synonyms, n=1, cutoff=0.75)
             if alike and (hint is None or t.name.lower() in synonyms):
@@ -710,6 +767,151 @@ class Evaluator:
             frame.names[label] = out
         return out
 
+    # ------------------------------------------------------------ networks inside networks
+    def _network(self, t: A.OpCall, frame: Frame, env: Env, cur: str | None, name: str | None) -> str:
+        """A network called like a block: `backbone: resnet50(taps=["layer3", "layer4"])`.
+
+        Its layers keep their names under the caller's label (`backbone.layer4.2.conv3`). Its
+        first `input` is the current value; later inputs are passed by name (`boxes=@rois`).
+        `taps` names values inside it (dotted paths); everything no tap needs is dropped, as
+        torchvision's IntermediateLayerGetter drops what follows its last layer, and the call's
+        value is the last tap. Without taps the value is its `out` output (or first output, or
+        last layer), and layers feeding only its other outputs are dropped.
+        """
+        if t.name in self.stack:
+            chain = " -> ".join([*self.stack[self.stack.index(t.name) :], t.name])
+            raise SpecError(
+                f"network '{t.name}' uses itself ({chain})", t.name_span, hint="networks cannot be recursive"
+            )
+        self.meter.iteration(t.span)
+        self.meter.spend(COST["call"], t.span)
+        given, tensors, taps = self._network_args(t, env)
+        call = self.networks.resolve(t.name, given)
+        label = self._claim(frame, name, t.span)
+        path = frame.child_id(label)
+        d = call.defn
+        inputs = [x for x in d.body if isinstance(x, A.Input)]
+        named = [_input_name(x) for x in inputs[1:]]
+        for key in tensors:
+            if key not in named:
+                raise SpecError(
+                    f"network '{t.name}' has no input '{key}'",
+                    t.span,
+                    hint=f"its later inputs: {', '.join(n for n in named if n) or 'none'}",
+                )
+        missing = [n for n in named if n and n not in tensors]
+        if missing:
+            raise SpecError(
+                f"network '{t.name}' needs its input '{missing[0]}'", t.span, hint=f"pass {missing[0]}=@..."
+            )
+        if cur is None and inputs:
+            raise SpecError(
+                f"network '{t.name}' has no input here", t.span, hint="call it after a layer, or after @x ->"
+            )
+        sub = Frame(path, cur, embedded=Embedded(t.name, tensors))
+        self._count_scope(t.span)
+        g = self._g()
+        scope = Scope(path, "block", d.name, t.span, input=cur)
+        g.scopes[path] = scope
+        nenv = call.env.child()
+        nenv.tensor, nenv.meter = self._tensor_value, self.meter
+        args = bind_params(d.params, call.args, nenv, f"network '{t.name}'", t.span)
+        scope.args.update(args)
+        saved = self.blocks, self.networks
+        self.blocks, self.networks = call.blocks, call.networks
+        self.stack.append(t.name)
+        try:
+            out = self._body(d.body, sub, nenv, cur, t.span)
+            assert sub.embedded is not None
+            results = sub.embedded.outputs
+            value = results.get("out") or next(iter(results.values()), None) or out
+            if taps:
+                with self.entered(sub, t.span):
+                    tapped = [self._ref(tap, span) for tap, span in taps]
+            else:
+                tapped = [_need(value, t.span, f"network '{t.name}' has no layers")]
+        except SpecError as err:
+            raise err.with_path(path) from None
+        finally:
+            self.stack.pop()
+            self.blocks, self.networks = saved
+        self._prune(path, tapped)
+        scope.output = tapped[-1]
+        frame.names[label] = tapped[-1]
+        return tapped[-1]
+
+    def _network_args(self, t: A.OpCall, env: Env) -> tuple[dict[str, Any], dict[str, str], list[tuple[str, A.Span]]]:
+        """A network call's parameters, its inputs passed by name, and its taps."""
+        params = self.networks.params(t.name)
+        names = {p.name for p in params}
+        if len(t.args) > len(params):
+            raise SpecError(
+                f"network '{t.name}' takes {len(params)} parameters, got {len(t.args)}",
+                t.args[len(params)].span,
+                hint=f"usage: {t.name}({', '.join(p.name + '=...' for p in params)})",
+            )
+        given: dict[str, Any] = {p.name: evaluate(a, env) for p, a in zip(params, t.args, strict=False)}
+        tensors: dict[str, str] = {}
+        taps: list[tuple[str, A.Span]] = []
+        for kw in t.kwargs:
+            value = evaluate(kw.value, env)
+            if kw.name in given or kw.name in tensors or (kw.name == "taps" and taps):
+                raise SpecError(f"parameter '{kw.name}' given twice", kw.span)
+            if kw.name == "taps" and "taps" not in names:
+                items = value if isinstance(value, tuple) else (value,)
+                if not items or not all(isinstance(x, str) for x in items):
+                    raise SpecError(
+                        f"taps= names layers inside '{t.name}', got {fmt_value(value)}",
+                        kw.value.span,
+                        hint='e.g. taps=["layer3", "layer4"]',
+                    )
+                taps = [(x, kw.value.span) for x in items]
+            elif isinstance(value, Tensor):
+                tensors[kw.name] = value.node
+            elif kw.name not in names:
+                raise SpecError(
+                    f"network '{t.name}' has no parameter '{kw.name}'",
+                    kw.span,
+                    hint=did_you_mean(kw.name, names)
+                    or f"parameters: {', '.join(sorted(names)) or 'none'}; taps=[...]",
+                )
+            else:
+                given[kw.name] = value
+        return given, tensors, taps
+
+    def _embedded_input(self, s: A.Input, frame: Frame, e: Embedded) -> str:
+        """An `input` of a network called inside another: the first is the call's current value."""
+        if not e.seen_input:
+            e.seen_input = True
+            return _need(frame.block_input, s.span)
+        name = _input_name(s)
+        if name is None or name not in e.inputs:
+            raise SpecError("a second input needs a name: 'input boxes: Kx5'", s.span)
+        frame.names[name] = e.inputs[name]
+        return e.inputs[name]
+
+    def _prune(self, path: str, roots: list[str]) -> None:
+        """Drop the layers under `path` that no root needs, and the scopes left empty."""
+        g = self._g()
+        prefix = path + "."
+        keep: set[str] = set()
+        stack = list(roots)
+        while stack:
+            nid = stack.pop()
+            if nid in keep or not nid.startswith(prefix):
+                continue
+            keep.add(nid)
+            stack.extend(g.nodes[nid].inputs)
+        for nid in [n for n in g.nodes if n.startswith(prefix) and n not in keep]:
+            del g.nodes[nid]
+        live = {nid.rpartition(".")[0] for nid in keep}
+        for nid in list(live):
+            while "." in nid:
+                nid = nid.rpartition(".")[0]
+                live.add(nid)
+        for sp in [p for p in g.scopes if p.startswith(prefix) and p not in live]:
+            del g.scopes[sp]
+
     def _bind(self, d: A.BlockDef, t: A.OpCall, env: Env, benv: Env, sub: Frame, scope: Scope) -> None:
         params = {p.name: p for p in d.params}
         given: dict[str, tuple[Any, A.Span]] = {}
@@ -755,6 +957,10 @@ def _label(expr: A.Expr, env: Env) -> str:
     if not isinstance(label, str) or not _IDENT.match(label):
         raise SpecError(f"'{label}' is not a valid layer name", expr.span, hint="names use letters, digits and '_'")
     return label
+
+
+def _input_name(s: A.Input) -> str | None:
+    return getattr(s, "name", None)
 
 
 def _only_layers(s: A.Stmt, where: str) -> A.LayerStmt:

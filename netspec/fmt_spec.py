@@ -40,14 +40,12 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from lark import Lark, Token, Tree
 
 from .errors import SpecError, escape_controls, use_color
-from .lex import Newlines, SharedScannerLexer
-from .parse import _cache_path, parse
+from .parse import build_lark, parse
 
 INDENT = 2  # per open `{`, and for the contents of a bracket that ends its line
 CONTINUATION = 4  # a chain continued on the next line after `->` or `\`
@@ -71,17 +69,7 @@ _GAP = re.compile(r"(?P<nl>\r?\n)|(?P<ws>[ \t\f]+)|(?P<comment>#[^\n]*)|(?P<bs>\
 @lru_cache(maxsize=1)
 def _tree_parser() -> Lark:
     """The grammar again, building a parse tree that keeps every token (keywords, brackets, `;`)."""
-    grammar = resources.files("netspec").joinpath("grammar.lark").read_text()
-    return Lark(
-        grammar,
-        parser="lalr",
-        lexer="contextual",
-        postlex=Newlines(),
-        keep_all_tokens=True,
-        start="start",
-        _plugins={"ContextualLexer": SharedScannerLexer},
-        cache=_cache_path(grammar + "\n// keep_all_tokens: the formatter's parse tree"),
-    )
+    return build_lark("\n// keep_all_tokens: the formatter's parse tree", keep_all_tokens=True, start="start")
 
 
 def grammar_keywords() -> frozenset[str]:

@@ -26,7 +26,7 @@ from typing import Any
 from . import ast as A
 from .arguments import brief, network_args
 from .errors import SpecError, did_you_mean
-from .evaluate import BlockEntry, Evaluator, Limits, bind_params
+from .evaluate import BlockEntry, Evaluator, Limits, NetworkCall, bind_params
 from .files import MAX_FILE_BYTES, ImportRoots, as_path, read_spec, real
 from .graph import Graph
 from .limits import LimitError, Meter
@@ -199,6 +199,64 @@ def _target(alias: A.NetworkAlias, owner: LoadedFile) -> tuple[A.NetworkDef | A.
     return owner.networks[alias.target]
 
 
+def unalias(
+    entry: A.NetworkDef | A.NetworkAlias, owner: LoadedFile, params: Mapping[str, Any]
+) -> tuple[A.NetworkDef, LoadedFile, dict[str, Any]]:
+    """Follow aliases to the network definition: (definition, its file, `params` plus what aliases fix).
+
+    `network resnet50 = resnet(block="bottleneck", layers=[3, 4, 6, 3])` with {"num_classes": 10}
+    -> (resnet, resnet.net, {"num_classes": 10, "block": "bottleneck", "layers": (3, 4, 6, 3)})
+    """
+    given = dict(params)
+    seen: list[str] = []
+    while isinstance(entry, A.NetworkAlias):
+        if entry.name in seen:
+            raise SpecError(f"network alias cycle: {' -> '.join([*seen, entry.name])}", entry.span)
+        if len(seen) >= Limits.max_depth:
+            raise LimitError("max_depth", f"network aliases nested deeper than {Limits.max_depth}", entry.span)
+        seen.append(entry.name)
+        target, towner = _target(entry, owner)
+        tparams = network_params(target, towner)
+        if len(entry.args) > len(tparams):
+            raise SpecError(f"too many arguments for '{entry.target}'", entry.span)
+        for p, a in zip(tparams, entry.args, strict=False):
+            given.setdefault(p.name, evaluate(a, owner.env))
+        for kw in entry.kwargs:
+            if kw.name in params:
+                raise SpecError(
+                    f"'{entry.name}' fixes parameter '{kw.name}'",
+                    None,
+                    hint=f"use '{entry.target}' to choose {kw.name}",
+                )
+            given.setdefault(kw.name, evaluate(kw.value, owner.env))
+        entry, owner = target, towner
+    return entry, owner, given
+
+
+class NetworkTable:
+    """The networks a file sees, as the evaluator calls them inside another network (`backbone: resnet50()`)."""
+
+    def __init__(self, networks: dict[str, tuple[A.NetworkDef | A.NetworkAlias, LoadedFile]]) -> None:
+        self.networks = networks
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.networks
+
+    def names(self) -> list[str]:
+        return list(self.networks)
+
+    def params(self, name: str) -> list[A.Param]:
+        """The parameters a call may give (an alias's free ones), in order."""
+        entry, owner = self.networks[name]
+        return network_params(entry, owner)
+
+    def resolve(self, name: str, given: dict[str, Any]) -> NetworkCall:
+        """The definition, the environment and blocks of its file, and the parameters it accepts."""
+        entry, owner = self.networks[name]
+        defn, home, args = unalias(entry, owner, given)
+        return NetworkCall(defn, home.env, home.blocks, NetworkTable(home.networks), args)
+
+
 def build(
     loaded: LoadedFile,
     name: str | None,
@@ -225,31 +283,11 @@ def build(
         )
     entry, owner = loaded.networks[name]
     free = tuple(p.name for p in network_params(entry, owner))
-    given = dict(params)
-    seen: list[str] = []
-    while isinstance(entry, A.NetworkAlias):
-        if entry.name in seen:
-            raise SpecError(f"network alias cycle: {' -> '.join([*seen, entry.name])}", entry.span)
-        seen.append(entry.name)
-        target, towner = _target(entry, owner)
-        tparams = network_params(target, towner)
-        if len(entry.args) > len(tparams):
-            raise SpecError(f"too many arguments for '{entry.target}'", entry.span)
-        for p, a in zip(tparams, entry.args, strict=False):
-            given.setdefault(p.name, evaluate(a, owner.env))
-        for kw in entry.kwargs:
-            if kw.name in params:
-                raise SpecError(
-                    f"'{entry.name}' fixes parameter '{kw.name}'",
-                    None,
-                    hint=f"use '{entry.target}' to choose {kw.name}",
-                )
-            given.setdefault(kw.name, evaluate(kw.value, owner.env))
-        entry, owner = target, towner
+    defn, owner, given = unalias(entry, owner, params)
     env = owner.env.child()
-    args = bind_params(entry.params, given, env, f"network '{name}'", entry.span)
-    evaluator = Evaluator(owner.blocks, limits)
-    graph = evaluator.run(name, entry.span.file, entry.body, env, args, input_shape, entry.span)
+    args = bind_params(defn.params, given, env, f"network '{name}'", defn.span)
+    evaluator = Evaluator(owner.blocks, limits, networks=NetworkTable(owner.networks))
+    graph = evaluator.run(name, defn.span.file, defn.body, env, args, input_shape, defn.span)
     check_names(graph)
     graph.warnings = lint(graph)
     graph.free_params = free

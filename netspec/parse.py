@@ -28,6 +28,7 @@ from . import ast as A
 from . import lex
 from .errors import SOURCES, SpecError, source_lines
 from .files import MAX_FILE_BYTES
+from .lalr import Fallback, FastParser
 from .lex import Newlines, SharedScannerLexer, TooDeep
 
 
@@ -337,17 +338,29 @@ _LOCK = threading.RLock()  # _BUILDER holds the file being parsed; templates par
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
+    return build_lark("", maybe_placeholders=True, start=["start", "test"], transformer=_BUILDER)
+
+
+@lru_cache(maxsize=1)
+def _fast_parser() -> FastParser:
+    return FastParser(_parser())
+
+
+def build_lark(cache_note: str, **options: Any) -> Lark:
+    """grammar.lark as a LALR parser with netspec's lexer and newline rules; `options` go to `Lark`.
+
+    `cache_note` tells this parser's cached tables apart from the others' (the tables
+    depend on options such as `keep_all_tokens`).
+    """
     grammar = resources.files("netspec").joinpath("grammar.lark").read_text()
     return Lark(
         grammar,
         parser="lalr",
         lexer="contextual",
         postlex=Newlines(),
-        maybe_placeholders=True,
-        start=["start", "test"],
-        transformer=_BUILDER,
         _plugins={"ContextualLexer": SharedScannerLexer},
-        cache=_cache_path(grammar),
+        cache=_cache_path(grammar + cache_note),
+        **options,
     )
 
 
@@ -401,7 +414,11 @@ def _run(text: str, file: str, start: str) -> Any:
         saved = _BUILDER.file, _BUILDER.outer
         _BUILDER.file, _BUILDER.outer = file, {}
         try:
-            return _parser().parse(text, start=start)
+            try:
+                return _fast_parser().parse(text, start)
+            except Fallback:  # lark's own loop gives the error, or the tree where ours stepped aside
+                _BUILDER.outer = {}
+                return _parser().parse(text, start=start)
         finally:
             _BUILDER.file, _BUILDER.outer = saved
 

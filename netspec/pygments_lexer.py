@@ -49,9 +49,9 @@ OPS = (
     "adaptive_avgpool", "adaptive_maxpool", "add", "affine", "avgpool", "bn", "channel_shuffle", "concat", "conv",
     "conv_transpose", "crop", "deform_conv", "dropout", "elu", "flatten", "gelu", "global_pool", "group_norm",
     "hardsigmoid", "hardswish", "identity", "instance_norm", "layer_norm", "leaky_relu", "linear", "log_softmax", "lrn",
-    "maxpool", "mish", "mul", "multihead_attention", "pad", "permute", "pixel_shuffle", "pixel_unshuffle", "prelu",
-    "relu", "relu6", "reshape", "scale", "selu", "shift", "sigmoid", "silu", "slice", "softmax", "stochastic_depth",
-    "tanh", "transpose", "upsample",
+    "maxpool", "mish", "mul", "multihead_attention", "multiscale_roi_align", "pad", "permute", "pixel_shuffle",
+    "pixel_unshuffle", "prelu", "ps_roi_align", "relu", "relu6", "reshape", "roi_align", "roi_pool", "roi_spp", "scale",
+    "selu", "shift", "sigmoid", "silu", "slice", "softmax", "stochastic_depth", "tanh", "transpose", "upsample",
 )
 FUNCTIONS = (
     "abs", "ceil", "constant", "enumerate", "exp", "fan_uniform", "float", "floor", "int", "kaiming_normal",

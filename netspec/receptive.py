@@ -218,13 +218,18 @@ class Receptive:
         rows, cols = self.rows or (0, -1), self.cols or (0, -1)
         return rows[1] - rows[0] + 1, cols[1] - cols[0] + 1
 
+    def size_jump(self) -> tuple[str, str]:
+        """The size and the jump as text: `35` or `35x27`, `8` or `8x4` (one figure when rows and columns agree)."""
+        size, jump = self.size, self.jump or (1.0, 1.0)
+        s = f"{size[0]}" if size[0] == size[1] else f"{size[0]}x{size[1]}"
+        j = f"{jump[0]:.4g}" if jump[0] == jump[1] else f"{jump[0]:.4g}x{jump[1]:.4g}"
+        return s, j
+
     def text(self) -> str:
         """`35/8` (size/jump, in input pixels), `35x27/8x4`, `global`; ` +g` marks global context."""
         if self.is_global:
             return "global"
-        size, jump = self.size, self.jump or (1.0, 1.0)
-        s = f"{size[0]}" if size[0] == size[1] else f"{size[0]}x{size[1]}"
-        j = f"{jump[0]:.4g}" if jump[0] == jump[1] else f"{jump[0]:.4g}x{jump[1]:.4g}"
+        s, j = self.size_jump()
         return f"{s}/{j}" + (" +g" if self.context else "")
 
     def as_json(self) -> dict[str, Any]:

@@ -22,7 +22,8 @@ from netspec.graph import Graph
 from netspec.table import table
 
 DENSE = ["fcn32s", "fcn16s", "fcn8s", "fcn_resnet50", "deeplabv3_resnet50", "unet", "unet_padded",
-         "hypercolumn", "deform_resnet50", "yolov1", "spp", "rpn_head"]
+         "hypercolumn", "deform_resnet50", "yolov1", "spp", "rpn_head", "deeplabv1_vgg16", "deeplabv2_vgg16",
+         "yolov1_decoded"]
 
 
 @cache
@@ -43,12 +44,17 @@ def count(g: Graph, *kinds: str) -> int:
     ("fcn8s", {"score": (21, 500, 500)}, 134_489_759),
     ("fcn_resnet50", {"out": (21, 520, 520)}, 32_957_013),
     ("deeplabv3_resnet50", {"out": (21, 520, 520)}, 39_638_869),
+    # VGG-16's convs (14,714,688) + fc6 3x3x512x1024 + fc7 1x1x1024x1024 + fc8 (5,790,741 per classifier)
+    ("deeplabv1_vgg16", {"out": (21, 321, 321)}, 20_505_429),
+    ("deeplabv2_vgg16", {"out": (21, 321, 321)}, 37_877_652),
     ("unet", {"out": (2, 388, 388)}, 31_030_658),
     ("unet_padded", {"out": (2, 512, 512)}, 31_030_658),
     ("hypercolumn", {"out": (21, 224, 224)}, 14_744_277),
     ("deform_resnet50", {"out": (1000,)}, 26_137_874),
     ("yolov1", {"out": (7, 7, 30)}, 271_703_550),
     ("spp", {"out": (1000,)}, 77_037_672),
+    ("yolov1_decoded", {"grid": (7, 7, 30), "boxes": (7, 7, 2, 4), "confidence": (7, 7, 2),
+                        "class_scores": (7, 7, 20)}, 271_703_550),
     ("rpn_head", {"cls_logits": (3, 50, 50), "bbox_pred": (12, 50, 50)}, 593_935),
 ])
 def test_network_outputs_and_params(name: str, outputs: dict[str, tuple[int, ...]], params: int) -> None:
@@ -165,6 +171,38 @@ def test_aspp_branches() -> None:
     assert [n[f"classifier.0.convs.{i}.0"].op.dilation for i in range(1, 4)] == [12, 24, 36]  # type: ignore[attr-defined]
     assert n["classifier.0.convs.4.0"].kind == "adaptive_avgpool"
     assert n["classifier.0.convs.5"].shape == (1280, 65, 65)
+
+
+# ---------------------------------------------------------------- DeepLab v1 / v2 (VGG-16)
+
+
+@pytest.mark.parametrize("name", ["deeplabv1_vgg16", "deeplabv2_vgg16"])
+def test_deeplab_vgg16_trunk_has_output_stride_8_and_vgg16_positions(name: str) -> None:
+    g = load(name)
+    n = g.nodes
+    convs = [k for k, v in n.items() if k.startswith("features.") and v.kind == "conv"]
+    assert convs == [f"features.{i}" for i in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)]  # vgg16.features
+    pools = {k: (v.op.stride, v.op.padding, v.op.ceil_mode) for k, v in n.items() if v.kind == "maxpool"}  # type: ignore[attr-defined]
+    assert pools == {"features.4": (2, 1, True), "features.9": (2, 1, True), "features.16": (2, 1, True),
+                     "features.23": (1, 1, False), "features.30": (1, 1, False)}
+    assert [n[f"features.{i}"].op.dilation for i in (24, 26, 28)] == [2, 2, 2]  # type: ignore[attr-defined]
+    assert n["features.30"].shape == (512, 41, 41)  # 321 -> 161 -> 81 -> 41, as Caffe rounds
+
+
+def test_deeplabv1_is_largefov() -> None:
+    n = load("deeplabv1_vgg16").nodes
+    fc6 = n["classifier.fc6"].op
+    assert (fc6.out, fc6.kernel, fc6.dilation, fc6.padding) == (1024, 3, 12, 12)  # type: ignore[attr-defined]
+    assert n["classifier.fc8"].shape == (21, 41, 41)
+
+
+def test_deeplabv2_sums_four_atrous_branches() -> None:
+    g = load("deeplabv2_vgg16")
+    n = g.nodes
+    assert [n[f"aspp.branch{i}.fc6"].op.dilation for i in range(1, 5)] == [6, 12, 18, 24]  # type: ignore[attr-defined]
+    merge = n["aspp.4"]
+    assert merge.kind == "add" and merge.inputs == tuple(f"aspp.branch{i}.fc8" for i in range(1, 5))
+    assert netspec.load("deeplabv2_vgg16", input=(3, 97, 130), rates=[2, 4]).output_shapes() == {"out": (21, 97, 130)}
 
 
 # ---------------------------------------------------------------- U-Net

@@ -73,6 +73,49 @@ def test_segmentation_equals_torchvision(name: str) -> None:
         assert_close(got[key], want[key])
 
 
+# ---------------------------------------------------------------- DeepLab v1 / v2 on VGG-16
+
+
+def caffe_deeplab(sd: dict[str, Tensor], x: Tensor, branches: dict[str, int]) -> Tensor:
+    """DeepLab-LargeFOV / ASPP-L from their prototxts, in torch.nn.functional (eval mode)."""
+    h, i = x, 0
+    for stage, n in enumerate([2, 2, 3, 3, 3]):
+        for _ in range(n):
+            d = 2 if stage == 4 else 1
+            h = F.relu(F.conv2d(h, sd[f"features.{i}.weight"], sd[f"features.{i}.bias"], padding=d, dilation=d))
+            i += 2
+        h = F.max_pool2d(h, 3, 2 if stage < 3 else 1, 1, ceil_mode=stage < 3)
+        i += 1
+    scores = 0
+    for prefix, rate in branches.items():
+        b = F.relu(F.conv2d(h, sd[f"{prefix}.fc6.weight"], sd[f"{prefix}.fc6.bias"], padding=rate, dilation=rate))
+        b = F.relu(F.conv2d(b, sd[f"{prefix}.fc7.weight"], sd[f"{prefix}.fc7.bias"]))
+        scores = scores + F.conv2d(b, sd[f"{prefix}.fc8.weight"], sd[f"{prefix}.fc8.bias"])
+    return F.interpolate(scores, size=x.shape[-2:], mode="bilinear", align_corners=False)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "branches"), [
+    ("deeplabv1_vgg16", {"rate": 3}, {"classifier": 3}),
+    ("deeplabv2_vgg16", {"rates": [1, 2, 3]}, {"aspp.branch1": 1, "aspp.branch2": 2, "aspp.branch3": 3}),
+])
+def test_deeplab_equals_caffe_reference(name: str, kwargs: dict[str, Any], branches: dict[str, int]) -> None:
+    torch.manual_seed(0)
+    ours = netspec.compile(name, num_classes=3, **kwargs).eval()
+    x = torch.randn(1, 3, 45, 38)
+    with torch.no_grad():
+        got = ours(x)["out"]
+        want = caffe_deeplab(ours.state_dict(), x, branches)
+    assert got.shape == (1, 3, 45, 38)
+    assert_close(got, want)
+
+
+def test_deeplab_trunk_loads_torchvision_vgg16_features() -> None:
+    with torch.device("meta"):
+        ours = netspec.compile("deeplabv2_vgg16")
+        vgg = torchvision.models.vgg16()
+    ours.features.load_state_dict(vgg.features.state_dict(), strict=True)
+
+
 # ---------------------------------------------------------------- FCN, as Caffe computes it
 
 
@@ -232,6 +275,20 @@ def test_yolov1_output_grid() -> None:
     modules = sum(isinstance(m, nn.LeakyReLU) and m.negative_slope == 0.1 for m in model.modules())
     calls = type(model).netspec_source.count("F.leaky_relu(")  # weightless layers outside a Sequential are calls
     assert modules + calls == 25 and calls >= 1
+
+
+def test_yolov1_decoding_head_splits_the_grid() -> None:
+    torch.manual_seed(0)
+    model = netspec.compile("yolov1", S=2, B=3, C=4, decode=True).eval()
+    with torch.no_grad():
+        y = model(torch.randn(2, 3, 128, 128))
+    assert list(y) == ["grid", "boxes", "confidence", "class_scores"]
+    grid = y["grid"]
+    assert grid.shape == (2, 2, 2, 3 * 5 + 4)
+    cells = grid[..., :15].reshape(2, 2, 2, 3, 5)  # each cell: B boxes (x, y, w, h, confidence), then C scores
+    assert torch.equal(y["boxes"], cells[..., :4])
+    assert torch.equal(y["confidence"], cells[..., 4])
+    assert torch.equal(y["class_scores"], grid[..., 15:])
 
 
 def test_spp_pools_a_fixed_pyramid_for_any_size() -> None:

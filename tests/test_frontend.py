@@ -285,3 +285,54 @@ def test_shared_scanner_gives_each_states_own_tokens() -> None:
         for text in PROBES:
             stock = _tokens(lambda s, p: ContextualLexer.lex(lexer, s, p), state, text)
             assert _tokens(lexer.lex, state, text) == stock, (state, text)
+
+
+_TRICKY = """\
+block basic(c, block: int = 2) { conv c k=3; relu }  # a keyword as a name
+network n(w=8) {
+  input 3x32x32
+  block: conv w k=3 p=1 -> bn -> relu
+  x{w}y: [conv (w +
+     2) k=3, relu]
+  residual(shortcut=conv w k=1) { conv w k=3 p=1 -> bn }
+  for i in range(2) { conv w k=3 p=1 }
+  let z = [a * 2 for a in [1, 2] if a > 1]
+  repeat 2 { relu }; relu ->
+    relu
+}
+"""
+
+
+def _both_ways(monkeypatch: pytest.MonkeyPatch, text: str, file: str) -> tuple[A.Module, A.Module]:
+    fast = P.parse(text, file)
+
+    def refuse(self: object, text: str, start: str) -> None:
+        raise P.Fallback
+
+    with monkeypatch.context() as m:
+        m.setattr(P.FastParser, "parse", refuse)
+        slow = P.parse(text, file)
+    return fast, slow
+
+
+def test_fast_loop_builds_what_lark_builds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """netspec/lalr.py drives lark's tables itself; every library spec gives lark's AST, spans included."""
+    specs = sorted(Path(P.__file__).parent.parent.joinpath("specs").glob("*.net"))
+    assert len(specs) > 10
+    for path in specs:
+        fast, slow = _both_ways(monkeypatch, path.read_text(), str(path))
+        assert repr(fast) == repr(slow), path  # AST nodes compare by identity; their reprs show every field
+    fast, slow = _both_ways(monkeypatch, _TRICKY, "t.net")
+    assert repr(fast) == repr(slow)
+    assert fast.blocks[0].params[1].name == "block"
+
+
+def test_fast_loop_leaves_errors_to_lark() -> None:
+    for text, message in [
+        ("network n() { input 3x8x8; conv 8 k= }", "unexpected"),
+        ("network n() { input 3x8x8; relu", "missing .}. before end of file"),
+        ("network n() { input 3x8x8; relu $ }", "unexpected character"),
+        ("let x = " + "(" * 70 + "1" + ")" * 70, "nested deeper"),
+    ]:
+        with pytest.raises(SpecError, match=message):
+            P.parse(text)

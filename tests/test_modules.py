@@ -20,7 +20,7 @@ from netspec.compiler.modules import (
     slice_along,
     stochastic_depth,
 )
-from netspec.compiler.to_torch import op_function
+from netspec.compiler.to_torch import op_function, op_inputs
 from netspec.ops import OPS
 
 pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
@@ -110,5 +110,5 @@ def test_every_op_form_builds_from_data(kind: str) -> None:
     if module is not None:
         assert sum(p.numel() for p in module.parameters()) == op.count_params(shapes, out)
     with torch.no_grad():
-        y = fn(*[torch.randn(2, *sh) for sh in shapes])
+        y = fn(*op_inputs(op, shapes))
     assert tuple(y.shape[1:]) == out

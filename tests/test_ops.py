@@ -12,7 +12,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import netspec
-from netspec.compiler.to_torch import op_function
+from netspec.compiler.to_torch import op_function, op_inputs
 from netspec.ops import OPS, Family, ShapeError
 
 
@@ -37,6 +37,7 @@ class _Built:
 def build(op: object, shapes: list[tuple[int, ...]]) -> _Built:
     return _Built(op, shapes)
 
+
 pytestmark = pytest.mark.torch  # builds torch modules: left out of `make test-fast`
 
 
@@ -44,7 +45,7 @@ def _run(kind: str, params: dict, shapes: list[tuple[int, ...]]) -> tuple[tuple[
     op = OPS[kind](**params)
     rule = op.infer(shapes)
     module = build(op, shapes).eval()
-    xs = [torch.randn(2, *s) for s in shapes]
+    xs = op_inputs(op, shapes)
     with torch.no_grad():
         out = module(*xs)
     return rule, tuple(out.shape[1:])
@@ -77,8 +78,15 @@ sizes = st.integers(1, 20)
 
 
 @settings(max_examples=120, deadline=None)
-@given(h=sizes, w=sizes, k=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 2), d=st.integers(1, 2),
-       g=st.sampled_from([1, 2]))
+@given(
+    h=sizes,
+    w=sizes,
+    k=st.integers(1, 5),
+    s=st.integers(1, 3),
+    p=st.integers(0, 2),
+    d=st.integers(1, 2),
+    g=st.sampled_from([1, 2]),
+)
 def test_conv_shape_rule_equals_torch(h: int, w: int, k: int, s: int, p: int, d: int, g: int) -> None:
     params = {"out": 4, "kernel": k, "stride": s, "padding": p, "dilation": d, "groups": g}
     try:
@@ -91,8 +99,15 @@ def test_conv_shape_rule_equals_torch(h: int, w: int, k: int, s: int, p: int, d:
 
 
 @settings(max_examples=120, deadline=None)
-@given(h=sizes, w=sizes, k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2),
-       ceil=st.booleans(), kind=st.sampled_from(["maxpool", "avgpool"]))
+@given(
+    h=sizes,
+    w=sizes,
+    k=st.integers(1, 4),
+    s=st.integers(1, 3),
+    p=st.integers(0, 2),
+    ceil=st.booleans(),
+    kind=st.sampled_from(["maxpool", "avgpool"]),
+)
 def test_pool_shape_rule_equals_torch(h: int, w: int, k: int, s: int, p: int, ceil: bool, kind: str) -> None:
     params = {"kernel": k, "stride": s, "padding": p, "ceil_mode": ceil}
     x = torch.randn(1, 3, h, w)
@@ -107,8 +122,9 @@ def test_pool_shape_rule_equals_torch(h: int, w: int, k: int, s: int, p: int, ce
 
 
 @settings(max_examples=80, deadline=None)
-@given(h=sizes, k=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 2), op=st.integers(0, 2),
-       d=st.integers(1, 2))
+@given(
+    h=sizes, k=st.integers(1, 5), s=st.integers(1, 3), p=st.integers(0, 2), op=st.integers(0, 2), d=st.integers(1, 2)
+)
 def test_conv_transpose_shape_rule_equals_torch(h: int, k: int, s: int, p: int, op: int, d: int) -> None:
     params = {"out": 2, "kernel": k, "stride": s, "padding": p, "output_padding": op, "dilation": d}
     x = torch.randn(1, 3, h, h + 1)
@@ -201,26 +217,42 @@ def _batch_dim(dim: int, shape: tuple[int, ...]) -> bool:
 
 
 @FAST
-@given(shape=shapes_, dim=dims_, start=st.none() | st.integers(-7, 7), stop=st.none() | st.integers(-7, 7),
-       step=st.integers(-1, 3))
+@given(
+    shape=shapes_,
+    dim=dims_,
+    start=st.none() | st.integers(-7, 7),
+    stop=st.none() | st.integers(-7, 7),
+    step=st.integers(-1, 3),
+)
 def test_slice_equals_torch(shape: tuple[int, ...], dim: int, start: int | None, stop: int | None, step: int) -> None:
     def reference(x: torch.Tensor) -> torch.Tensor:
         index = [slice(None)] * x.dim()
         index[dim] = slice(start, stop, step)
         return x[tuple(index)]
 
-    agree("slice", {"dim": dim, "start": start, "stop": stop, "step": step}, [shape], reference,
-          batch=_batch_dim(dim, shape))
+    agree(
+        "slice",
+        {"dim": dim, "start": start, "stop": stop, "step": step},
+        [shape],
+        reference,
+        batch=_batch_dim(dim, shape),
+    )
 
 
 @FAST
 @given(shape=shapes_, dims=st.lists(dims_, min_size=1, max_size=5))
 def test_permute_equals_torch(shape: tuple[int, ...], dims: list[int]) -> None:
     full = tuple(dims) if len(dims) == len(shape) + 1 else (0, *dims)
-    agree("permute", {"dims": dims}, [shape], lambda x: torch.permute(x, full),
-          batch=len(dims) == len(shape) + 1 and _batch_dim(dims[0], shape) is False
-          and sorted(d % (len(shape) + 1) for d in dims) == list(range(len(shape) + 1))
-          and all(-len(shape) - 1 <= d <= len(shape) for d in dims))
+    agree(
+        "permute",
+        {"dims": dims},
+        [shape],
+        lambda x: torch.permute(x, full),
+        batch=len(dims) == len(shape) + 1
+        and _batch_dim(dims[0], shape) is False
+        and sorted(d % (len(shape) + 1) for d in dims) == list(range(len(shape) + 1))
+        and all(-len(shape) - 1 <= d <= len(shape) for d in dims),
+    )
 
 
 def test_permute_reads_both_spellings() -> None:
@@ -233,8 +265,13 @@ def test_permute_reads_both_spellings() -> None:
 @FAST
 @given(shape=shapes_, d0=dims_, d1=dims_)
 def test_transpose_equals_torch(shape: tuple[int, ...], d0: int, d1: int) -> None:
-    agree("transpose", {"dim0": d0, "dim1": d1}, [shape], lambda x: torch.transpose(x, d0, d1),
-          batch=_batch_dim(d0, shape) or _batch_dim(d1, shape))
+    agree(
+        "transpose",
+        {"dim0": d0, "dim1": d1},
+        [shape],
+        lambda x: torch.transpose(x, d0, d1),
+        batch=_batch_dim(d0, shape) or _batch_dim(d1, shape),
+    )
 
 
 @FAST
@@ -244,8 +281,11 @@ def test_channel_shuffle_equals_torch(shape: tuple[int, ...], groups: int) -> No
 
 
 @FAST
-@given(shape=st.lists(st.integers(1, 8), min_size=1, max_size=4).map(tuple), r=st.integers(0, 3),
-       kind=st.sampled_from(["pixel_shuffle", "pixel_unshuffle"]))
+@given(
+    shape=st.lists(st.integers(1, 8), min_size=1, max_size=4).map(tuple),
+    r=st.integers(0, 3),
+    kind=st.sampled_from(["pixel_shuffle", "pixel_unshuffle"]),
+)
 def test_pixel_shuffle_equals_torch(shape: tuple[int, ...], r: int, kind: str) -> None:
     fn = F.pixel_shuffle if kind == "pixel_shuffle" else F.pixel_unshuffle
     # On (N, C, W) torch would take the batch for the channels: netspec wants (C, H, W).
@@ -306,8 +346,7 @@ def test_scale_refuses_non_finite_constants(bad: float) -> None:
 
 
 @FAST
-@given(shape=shapes_, ns=st.tuples(st.integers(0, 6), st.integers(0, 6)).filter(lambda t: t != (0, 0)),
-       data=st.data())
+@given(shape=shapes_, ns=st.tuples(st.integers(0, 6), st.integers(0, 6)).filter(lambda t: t != (0, 0)), data=st.data())
 def test_affine_equals_torch(shape: tuple[int, ...], ns: tuple[int, int], data: st.DataObject) -> None:
     scale, shift = (data.draw(st.lists(finite, min_size=n, max_size=n)) or None for n in ns)
 
@@ -338,8 +377,7 @@ def test_group_norm_equals_torch(shape: tuple[int, ...], groups: int, affine: bo
 
 
 @FAST
-@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple), affine=st.booleans(),
-       track=st.booleans())
+@given(shape=st.lists(st.integers(1, 4), min_size=1, max_size=4).map(tuple), affine=st.booleans(), track=st.booleans())
 def test_instance_norm_equals_torch(shape: tuple[int, ...], affine: bool, track: bool) -> None:
     def reference(x: torch.Tensor) -> tuple[torch.nn.Module, torch.Tensor]:
         cls = getattr(torch.nn, f"InstanceNorm{max(len(shape) - 1, 1)}d")
@@ -347,8 +385,7 @@ def test_instance_norm_equals_torch(shape: tuple[int, ...], affine: bool, track:
         return m, m(x)
 
     # On (N, C) torch's InstanceNorm1d takes the batch for the channels (unbatched input).
-    agree("instance_norm", {"affine": affine, "track_running_stats": track}, [shape], reference,
-          batch=len(shape) == 1)
+    agree("instance_norm", {"affine": affine, "track_running_stats": track}, [shape], reference, batch=len(shape) == 1)
 
 
 @FAST
@@ -362,8 +399,13 @@ def test_layer_norm_equals_torch(shape: tuple[int, ...], over: int | None, affin
         return m, m(x)
 
     # over = rank + 1 would normalise each sample together with the rest of the batch.
-    agree("layer_norm", {"over": over, "affine": affine}, [shape], reference,
-          batch=over is not None and over == len(shape) + 1)
+    agree(
+        "layer_norm",
+        {"over": over, "affine": affine},
+        [shape],
+        reference,
+        batch=over is not None and over == len(shape) + 1,
+    )
 
 
 @FAST
@@ -409,8 +451,13 @@ def test_in_place_facts_hold_in_torch(kind: str) -> None:
 
 
 @settings(max_examples=40, deadline=None)
-@given(length=st.integers(1, 4), embed=st.integers(1, 8), heads=st.integers(0, 5), bias=st.booleans(),
-       rank=st.sampled_from([1, 2, 2, 2, 3]))
+@given(
+    length=st.integers(1, 4),
+    embed=st.integers(1, 8),
+    heads=st.integers(0, 5),
+    bias=st.booleans(),
+    rank=st.sampled_from([1, 2, 2, 2, 3]),
+)
 def test_multihead_attention_equals_torch(length: int, embed: int, heads: int, bias: bool, rank: int) -> None:
     shape = {1: (embed,), 2: (length, embed), 3: (2, length, embed)}[rank]
 
@@ -468,27 +515,32 @@ def test_receptive_fields_of_slices_and_pixel_shuffles_match_the_gradient_probe(
     assert got["c2"][:2] == ((6, 12), (9, 13))  # rows 9, 11, 13 of c1 (rows 1, 3, 5 of the slice) read 6..12
 
 
-@pytest.mark.parametrize(("layer", "rows", "cols"), [
-    ("softmax dim=-2", "whole", "window"),
-    ("log_softmax dim=3", "window", "whole"),
-    ("softmax", "window", "window"),
-    ("layer_norm", "window", "window"),
-    ("layer_norm over=1", "window", "whole"),
-    ("layer_norm over=2", "whole", "whole"),
-    ("group_norm 2", "whole", "whole"),
-    ("instance_norm", "whole", "whole"),
-    ("instance_norm affine=true track_running_stats=true", "window", "window"),  # eval: running statistics
-    ("linear 24", "window", "whole"),
-    ("prelu per_channel=true", "window", "window"),
-    ("channel_shuffle 2", "window", "window"),
-    ("affine scale=[2.0] shift=[0, 1, 2, 3, 4, 5, 6, 7]", "window", "window"),
-])
+@pytest.mark.parametrize(
+    ("layer", "rows", "cols"),
+    [
+        ("softmax dim=-2", "whole", "window"),
+        ("log_softmax dim=3", "window", "whole"),
+        ("softmax", "window", "window"),
+        ("layer_norm", "window", "window"),
+        ("layer_norm over=1", "window", "whole"),
+        ("layer_norm over=2", "whole", "whole"),
+        ("group_norm 2", "whole", "whole"),
+        ("instance_norm", "whole", "whole"),
+        ("instance_norm affine=true track_running_stats=true", "window", "window"),  # eval: running statistics
+        ("linear 24", "window", "whole"),
+        ("prelu per_channel=true", "window", "window"),
+        ("channel_shuffle 2", "window", "window"),
+        ("affine scale=[2.0] shift=[0, 1, 2, 3, 4, 5, 6, 7]", "window", "window"),
+    ],
+)
 def test_receptive_fields_of_mixing_layers_match_the_gradient_probe(layer: str, rows: str, cols: str) -> None:
     # The probe's equal weights make all channels equal, and it sums a layer's output over channels,
     # which a softmax or a norm over channels then keeps constant: a fixed affine makes the channels
     # differ, and a sigmoid after the layer lets the conv behind it see what reaches it.
-    spec = (f"network rf() {{\n input 3x20x24\n c1: conv 8 k=3 p=1\n c2: conv 8 k=3 p=1\n"
-            f" affine scale=[1, 2, 3, 4, 5, 6, 7, 8]\n {layer}\n sigmoid\n")
+    spec = (
+        f"network rf() {{\n input 3x20x24\n c1: conv 8 k=3 p=1\n c2: conv 8 k=3 p=1\n"
+        f" affine scale=[1, 2, 3, 4, 5, 6, 7, 8]\n {layer}\n sigmoid\n"
+    )
     got = _probe(spec + " c3: conv 8 k=3 p=1\n}", ["c2", "c3"])
     assert {p: v for p, v in got.items() if v[2] != (v[0], v[1])} == {}
     rf = netspec.load_text(spec + "}").receptive()["3"]

@@ -155,6 +155,9 @@ def capture(model: nn.Module, paths: list[str]) -> Iterator[dict[str, Tensor]]:
             if isinstance(out, Tensor):
                 got[path] = out
                 return out.clone()
+            if isinstance(out, tuple) and out and isinstance(out[0], Tensor):  # a block with several outputs
+                got[path] = out[0]  # its own output comes first (compiler/tree.py)
+                return (out[0].clone(), *out[1:])
             return None
 
         return keep

@@ -279,6 +279,11 @@ class Op(BaseModel):
     size_only_inputs: ClassVar[tuple[int, ...]] = ()  # inputs read only for their size (`crop @ref`)
     absorbs_bias: ClassVar[bool] = False  # subtracts a per-channel mean, so a bias just before is lost (bn)
     associative: ClassVar[bool] = False  # op(a, b, c) == op(op(a, b), c): concat, add, mul
+    # Region ops (roi_align, ...): which inputs are boxes, a (K,5) tensor of rows
+    # (batch_index, x1, y1, x2, y2) whose own shape is (5,); and the input whose batch dim the
+    # output has (the boxes' K rather than the image batch N). Negative indices count from the last.
+    box_inputs: ClassVar[tuple[int, ...]] = ()
+    batch_input: ClassVar[int] = 0
     # Params and input shapes for the registry-driven tests.
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({}, [(4, 8, 8)])
 
