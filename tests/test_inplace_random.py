@@ -134,5 +134,7 @@ def test_the_random_graphs_use_every_op() -> None:
     from netspec.ops.base import is_builtin
 
     used = {layer.split()[0] for entry in MAPS + CONSUMERS for layer in entry.split("; ")} | {"add"}
-    missing = sorted(k for k in OPS if is_builtin(OPS[k]) and k not in used)
+    from test_op_sweep import NOT_YET  # region ops take boxes: not in these graphs yet
+
+    missing = sorted(k for k in OPS if is_builtin(OPS[k]) and k not in used | NOT_YET)
     assert not missing, f"add these ops to MAPS in tests/test_inplace_random.py: {', '.join(missing)}"

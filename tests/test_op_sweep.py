@@ -592,10 +592,15 @@ def one_case(kind: str, rng: random.Random) -> str:
     return "accepted"
 
 
-BUILTIN = sorted(k for k in OPS if is_builtin(OPS[k]))
+# Region ops (boxes in, pooled crops out: merged from region12 after this sweep was written) are
+# not swept yet; their shape rules are checked against torchvision in their own tests. This list
+# may only shrink: test_every_op_has_a_reference fails for any other op without a reference.
+NOT_YET = {"multiscale_roi_align", "ps_roi_align", "roi_align", "roi_pool", "roi_spp"}
+BUILTIN = sorted(k for k in OPS if is_builtin(OPS[k]) and k not in NOT_YET)
 
 
 def test_every_op_has_a_reference() -> None:
+    assert NOT_YET <= set(OPS) and not NOT_YET & set(REFERENCES), "NOT_YET lists only ops still to do"
     missing = [k for k in BUILTIN if k not in REFERENCES]
     assert not missing, f"add a torch reference to tests/test_op_sweep.py for: {', '.join(missing)}"
 
