@@ -81,3 +81,85 @@ def test_token_soup_only_raises_spec_errors(soup: str) -> None:
 
 def test_corpus_is_not_empty() -> None:
     assert len(TEXTS) >= 3
+
+
+# ---------------------------------------------------------------- grammar-aware: deep, wide and huge
+#
+# Specs built from the grammar's own shapes, scaled up: nesting (brackets, parentheses, blocks,
+# braces), width (list items, arguments, layers, references) and size (numbers, strings,
+# products). With the default limits each must end in a graph or a located SpecError, within
+# CPU_S of CPU and MIB of memory (tracemalloc peak), whatever the size drawn.
+
+CPU_S, MIB = 20.0, 300
+
+
+def _deep(kind: str, n: int) -> str:
+    body = {
+        "parens": "let x = " + "(" * n + "1" + ")" * n,
+        "lists": "let x = " + "[" * n + "]" * n,
+        "unary": "let x = " + "-" * n + "1",
+        "braces": "network n() {\n input 3x8x8\n" + "repeat 1 {\n" * n + "relu\n" + "}\n" * n + "}",
+        "blocks": "\n".join(["block b0(c) { relu }"] + [f"block b{i}(c) {{ b{i - 1}(c); b{i - 1}(c) }}"
+                                                         for i in range(1, n + 1)])
+        + f"\nnetwork n() {{\n input 3x8x8\n b{n}(8)\n}}",
+        "calls": "let x = " + "max(" * n + "1" + ")" * n,
+    }[kind]
+    return body if "network" in body else body + "\nnetwork n() {\n input 3x8x8\n relu\n}"
+
+
+def _wide(kind: str, n: int) -> str:
+    net = "network n() {\n input 3x8x8\n"
+    return {
+        "list": f"let x = [{', '.join(['1'] * n)}]\n{net} relu\n}}",
+        "args": f"{net} conv 8 {' '.join(f'a{i}=1' for i in range(n))}\n}}",
+        "layers": net + " relu\n" * n + "}",
+        "refs": net + " x: relu\n concat " + " ".join(["@x"] * n) + "\n}",
+        "lets": "".join(f"let v{i} = {i}\n" for i in range(n)) + f"{net} relu\n}}",
+        "loop": f"{net} for i in range({n}) {{ relu }}\n}}",
+    }[kind]
+
+
+def _huge(kind: str, n: int) -> str:
+    net = "network n() {\n input 3x8x8\n"
+    return {
+        "number": f"let x = {'9' * n}\n{net} relu\n}}",
+        "power": f"let x = 10**{n}\n{net} relu\n}}",
+        "string": f'let x = "{"a" * n}"\n{net} relu\n}}',
+        "product": f"let x = [0] * {n} * {n}\n{net} relu\n}}",
+        "channels": f"{net} conv {n}\n conv {n}\n}}",
+        "input": f"network n() {{\n input 3x{n}x{n}\n conv 8 k=3\n}}",
+    }[kind]
+
+
+@st.composite
+def scaled(draw: st.DrawFn) -> str:
+    family = draw(st.sampled_from(["deep", "wide", "huge"]))
+    n = draw(st.sampled_from([10, 1_000, 5_000, 20_000]))
+    if family == "deep":
+        kind = draw(st.sampled_from(["parens", "lists", "unary", "braces", "blocks", "calls"]))
+        return _deep(kind, min(n, 60) if kind == "blocks" else n)
+    if family == "wide":
+        return _wide(draw(st.sampled_from(["list", "args", "layers", "refs", "lets", "loop"])), n)
+    return _huge(draw(st.sampled_from(["number", "power", "string", "product", "channels", "input"])), n)
+
+
+@settings(max_examples=int(os.environ.get("NETSPEC_FUZZ_SCALED", "15")), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(scaled())
+def test_deep_wide_and_huge_specs_end_in_bounded_time_and_memory(text: str) -> None:
+    import time
+    import tracemalloc
+
+    tracemalloc.start()
+    cpu = time.process_time()
+    try:
+        try:
+            load_text(text, file="scaled.net")
+        except SpecError as err:
+            assert "error:" in err.render()
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+    cpu = time.process_time() - cpu
+    assert cpu < CPU_S, f"{cpu:.1f} s of CPU for {text[:80]!r}..."
+    assert peak < MIB, f"{peak:.0f} MiB for {text[:80]!r}..."

@@ -605,6 +605,68 @@ def test_a_planted_table_cache_is_never_loaded(where: str, tmp_path: Path, monke
     assert not marker.exists()
 
 
+def _grammar() -> str:
+    from importlib import resources
+
+    return resources.files("netspec").joinpath("grammar.lark").read_text()
+
+
+def test_the_table_cache_lives_in_a_private_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from netspec import parse as P
+
+    xdg = tmp_path / "xdg"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    path = P._cache_path(_grammar())
+    assert isinstance(path, str) and Path(path).parent == xdg / "netspec"
+    assert (xdg / "netspec").stat().st_mode & 0o777 == 0o700
+    (xdg / "netspec").chmod(0o755)  # ours, but readable by others: tightened, still used
+    assert P._cache_path(_grammar()) == path and (xdg / "netspec").stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "another user's folder",
+        "group-writable folder",
+        "symlinked folder",
+        "file in its place",
+        "relative HOME",
+        "relative XDG_CACHE_HOME, relative HOME",
+    ],
+)
+def test_the_table_cache_is_off_where_others_could_write(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No cache (lark then builds its tables) rather than one that others could plant a pickle in."""
+    from netspec import parse as P
+
+    xdg = tmp_path / "xdg"
+    xdg.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+    folder = xdg / "netspec"
+    if where == "another user's folder":
+        folder.mkdir(mode=0o700)
+        uid = os.getuid()
+        monkeypatch.setattr(os, "getuid", lambda: uid + 1)
+    elif where == "group-writable folder":
+        folder.mkdir()
+        folder.chmod(0o770)
+    elif where == "symlinked folder":  # ~/.cache/netspec -> a folder an attacker controls
+        shared = tmp_path / "shared"
+        shared.mkdir(mode=0o700)
+        folder.symlink_to(shared, target_is_directory=True)
+    elif where == "file in its place":
+        folder.write_text("")
+    else:
+        monkeypatch.setenv("HOME", "home")
+        if where.startswith("relative XDG"):
+            monkeypatch.setenv("XDG_CACHE_HOME", "cache")
+        else:
+            monkeypatch.delenv("XDG_CACHE_HOME")
+    assert P._cache_path(_grammar()) is False
+    assert not (tmp_path / "shared" / "x").exists()
+
+
 # ---------------------------------------------------------------- JSON is strict
 
 

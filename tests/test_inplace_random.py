@@ -59,6 +59,31 @@ MAPS = [
     "layer_norm",
     "softmax",
     "log_softmax dim=-1",
+    # every other op, alone or in a short run (lines split at ';') that comes back to 6x4x4
+    "conv_transpose 6 k=3 p=1",
+    'conv 6 k=3 p="same" d=2 groups=3',
+    "deform_conv 6 k=3 p=1 modulated=true",
+    "pad [1, -1, -1, 1]",
+    'pad [1, -1, 0, 0] mode="replicate"',
+    "pad [0, 0, 1, -1] mode=\"reflect\"",
+    "crop @l0",
+    "upsample 1 mode=\"bilinear\"",
+    "upsample @l0 mode=\"bilinear\" align_corners=true",
+    "linear 4",
+    "mul @l0",
+    "gelu",
+    "hardsigmoid",
+    "lrn 3",
+    "avgpool 3 s=1 p=1 ceil_mode=true count_include_pad=false",
+    "stochastic_depth 0.3 mode=\"batch\"",
+    "concat @l0; slice 1 stop=6",
+    "flatten; reshape [6, 4, 4]",
+    "pixel_unshuffle 2; pixel_shuffle 2",
+    'global_pool "max"; relu; upsample 4',
+    "global_pool keepdim=false; reshape [6, 1, 1]; upsample 4",
+    "adaptive_maxpool 2; relu; upsample 2",
+    "maxpool 2; relu; upsample 2 mode=\"bilinear\"",
+    "permute [2, 3, 1]; reshape [16, 6]; multihead_attention 2; reshape [4, 4, 6]; permute [3, 1, 2]",
 ]
 
 CONSUMERS = ["relu", "leaky_relu -0.5", "hardswish", "relu6", "elu", "selu", "mish"]  # may run in place
@@ -73,7 +98,8 @@ def random_spec(rng: random.Random) -> str:
             other = rng.choice(names[:-1])
             lines.append(f"  l{i}: add @{other}")
         else:
-            lines.append(f"  l{i}: {rng.choice(MAPS)}")
+            *run, last = rng.choice(MAPS).split("; ")
+            lines += [f"  {layer}" for layer in run] + [f"  l{i}: {last}"]
         names.append(f"l{i}")
         if rng.random() < 0.3:
             lines.append(f"  m{i}: {rng.choice(CONSUMERS)}")
@@ -83,7 +109,7 @@ def random_spec(rng: random.Random) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("seed", range(80))
+@pytest.mark.parametrize("seed", range(120))
 def test_random_graph_trains(seed: int) -> None:
     rng = random.Random(seed)
     spec = random_spec(rng)
@@ -101,3 +127,14 @@ def test_the_random_graphs_exercise_in_place_layers() -> None:
     with_inplace = sum(bool(inplace_nodes(g)) for g in graphs)
     refused = sum(any(n.op.inplace and n.id not in inplace_nodes(g) for n in g.layers()) for g in graphs)
     assert with_inplace >= 40 and refused >= 20
+
+
+def test_the_random_graphs_use_every_op() -> None:
+    from netspec.ops import OPS
+    from netspec.ops.base import is_builtin
+
+    used = {layer.split()[0] for entry in MAPS + CONSUMERS for layer in entry.split("; ")} | {"add"}
+    from test_op_sweep import NOT_YET  # region ops take boxes: not in these graphs yet
+
+    missing = sorted(k for k in OPS if is_builtin(OPS[k]) and k not in used | NOT_YET)
+    assert not missing, f"add these ops to MAPS in tests/test_inplace_random.py: {', '.join(missing)}"

@@ -14,30 +14,36 @@ from .form import Call, In, Module
 WHOLE: Reach = (Whole(), Whole())  # statistics over the whole map: every output reads every position
 
 
+_BN_CLASS = {1: "nn.BatchNorm1d", 2: "nn.BatchNorm1d", 3: "nn.BatchNorm2d", 4: "nn.BatchNorm3d"}  # by non-batch rank
+
+
 @register
 class BatchNorm(ParamOp):
-    """Batch normalisation over channels (`nn.BatchNorm2d`, or 1d on vectors)."""
+    """Batch normalisation over channels (dim 1): `nn.BatchNorm1d/2d/3d` by the input's rank, as torch picks."""
 
     kind: ClassVar[str] = "bn"
     aliases: ClassVar[tuple[str, ...]] = ("batchnorm", "batch_norm", "batchnorm2d")
     family: ClassVar[Family] = Family.NORM
     absorbs_bias: ClassVar[bool] = True
-    doc: ClassVar[str] = "batch norm over channels; BatchNorm2d on maps, BatchNorm1d on vectors"
+    doc: ClassVar[str] = "batch norm over channels; BatchNorm1d on (F,) and (C,L), 2d on (C,H,W), 3d on (C,D,H,W)"
     eps: float = Field(1e-5, gt=0)
     momentum: float | None = Field(0.1, ge=0, le=1)
     affine: Bool = True
 
     def infer(self, ins: list[Shape]) -> Shape:
-        if len(ins[0]) not in (1, 3):
-            raise ShapeError(f"bn needs (N,C,H,W) or (N,F) but got {fmt_shape(ins[0])}")
+        if len(ins[0]) not in _BN_CLASS:
+            raise ShapeError(f"bn needs (N,F), (N,C,L), (N,C,H,W) or (N,C,D,H,W) but got {fmt_shape(ins[0])}")
         return ins[0]
 
     def count_params(self, ins: list[Shape], out: Shape) -> int:
         return 2 * ins[0][0] if self.affine else 0
 
     def module(self, ins: list[Shape]) -> Module:
-        cls = "nn.BatchNorm2d" if len(ins[0]) == 3 else "nn.BatchNorm1d"
-        return Module(cls, (ins[0][0],), (("eps", self.eps), ("momentum", self.momentum), ("affine", self.affine)))
+        return Module(
+            _BN_CLASS[len(ins[0])],
+            (ins[0][0],),
+            (("eps", self.eps), ("momentum", self.momentum), ("affine", self.affine)),
+        )
 
 
 @register
@@ -48,14 +54,17 @@ class LRN(Op):
     family: ClassVar[Family] = Family.NORM
     positional: ClassVar[tuple[str, ...]] = ("size",)
     doc: ClassVar[str] = "local response norm across `size` neighbouring channels (AlexNet: 5, 1e-4, 0.75, 2)"
-    size: Int = Field(5, gt=0)
-    alpha: float = 1e-4
-    beta: float = 0.75
-    k: float = 1.0
+    size: Int = Field(5, gt=0, le=1 << 16)
+    alpha: float = Field(1e-4, ge=-1e6, le=1e6, allow_inf_nan=False)
+    beta: float = Field(0.75, ge=-1e6, le=1e6, allow_inf_nan=False)
+    k: float = Field(1.0, ge=-1e6, le=1e6, allow_inf_nan=False)
 
     def infer(self, ins: list[Shape]) -> Shape:
-        if len(ins[0]) != 3:
-            raise ShapeError(f"lrn needs a (C,H,W) feature map but got {fmt_shape(ins[0])}")
+        if len(ins[0]) < 2:  # torch's local_response_norm: (N, C, *) with at least one position dim
+            raise ShapeError(
+                f"lrn needs channels and positions, (N,C,L), (N,C,H,W) or more, but got {fmt_shape(ins[0])}",
+                hint="it normalises across neighbouring channels at each position; a flat vector has none",
+            )
         return ins[0]
 
     def module(self, ins: list[Shape]) -> Module:

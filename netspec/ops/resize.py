@@ -127,7 +127,7 @@ class Pad(Op):
     example: ClassVar[tuple[dict[str, Any], list[Shape]]] = ({"padding": [1, 2, 0, 3]}, [(4, 5, 5)])
     padding: Int | tuple[Int, Int, Int, Int] = Field(alias="p")
     mode: Literal["constant", "reflect", "replicate"] = "constant"
-    value: float = 0.0
+    value: float = Field(0.0, ge=-1e6, le=1e6, allow_inf_nan=False, description="fill of mode=constant")
 
     def amounts(self) -> tuple[int, int, int, int]:
         p = self.padding
@@ -141,6 +141,17 @@ class Pad(Op):
             raise ShapeError(f"pad shrinks {h}x{w} to {ho}x{wo}")
         if self.mode == "reflect" and max(left, right) >= w or self.mode == "reflect" and max(top, bottom) >= h:
             raise ShapeError("reflect padding must be smaller than the input size")
+        if self.mode == "constant" and (h + min(top, 0) + min(bottom, 0) < 0 or w + min(left, 0) + min(right, 0) < 0):
+            # torch crops the negative sides first (narrow), then pads: the crop alone must fit
+            raise ShapeError(
+                f"pad {list(self.amounts())} crops more than the {h}x{w} input before padding it",
+                hint="torch applies negative padding first: together they must not exceed the input size",
+            )
+        if self.mode != "constant" and self.value != 0:
+            raise ShapeError(
+                f"pad mode={self.mode} takes no value (got value={self.value:g})",
+                hint="value= is the fill of mode=constant; torch refuses it for reflect and replicate",
+            )
         return (c, ho, wo)
 
     def receptive(self, ins: list[Shape], out: Shape) -> Reach:
