@@ -133,7 +133,7 @@ def test_size_inputs_do_not_break_a_chain() -> None:
 def test_yolov1_is_a_plain_chain_silenced_in_the_library() -> None:
     assert netspec.load("yolov1").warnings == []
     text = (library_dir() / "yolo.net").read_text().replace("# netspec: ignore[plain-chain]", "")
-    ws = netspec.load_text(text, file="yolo_copy.net").warnings
+    ws = netspec.load_text(text, "yolov1", file="yolo_copy.net").warnings
     assert [(w.code, w.path) for w in ws] == [("plain-chain", "features.24.0")]
 
 
