@@ -138,7 +138,7 @@ SUPPORT = {"ChannelLayerNorm", "GlobalPool", "StochasticDepth", "stochastic_dept
            "DeformConv2d", "OffsetConv", "deform_conv2d", "_pair2", "slice_along", "channel_affine",
            "SelfMultiheadAttention"}
 ROOTS = {"self", "nn", "F", "torch", "m", "block"}
-METHODS = {"reshape", "mean", "amax", "flatten", "modules", "__init__", "append"}
+METHODS = {"reshape", "mean", "amax", "flatten", "modules", "__init__", "append", "chunk", "split"}
 
 
 def _allowed_call(func: ast.expr, classes: set[str], local: set[str]) -> bool:

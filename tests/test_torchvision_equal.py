@@ -42,6 +42,8 @@ SMALL = {
     "mnasnet0_5": (torchvision.models.mnasnet0_5, {}, 32),
     "efficientnet_v2_s": (torchvision.models.efficientnet_v2_s, {}, 32),
     "inception_v3": (torchvision.models.inception_v3, {"aux_logits": False, "init_weights": False}, 75),
+    "shufflenet_v2_x0_5": (torchvision.models.shufflenet_v2_x0_5, {}, 32),
+    "shufflenet_v2_x1_0": (torchvision.models.shufflenet_v2_x1_0, {}, 32),
 }
 BIG = {
     **{f"vgg{d}{bn}": (getattr(torchvision.models, f"vgg{d}{bn}"), {}, 32) for d in (13, 16, 19) for bn in ("", "_bn")},
@@ -51,6 +53,7 @@ BIG = {
     **{f"efficientnet_b{i}": (getattr(torchvision.models, f"efficientnet_b{i}"), {}, 32) for i in range(1, 8)},
     **{n: (getattr(torchvision.models, n), {}, 32) for n in ("mnasnet0_75", "mnasnet1_0", "mnasnet1_3")},
     **{n: (getattr(torchvision.models, n), {}, 32) for n in ("efficientnet_v2_m", "efficientnet_v2_l")},
+    **{n: (getattr(torchvision.models, n), {}, 32) for n in ("shufflenet_v2_x1_5", "shufflenet_v2_x2_0")},
 }
 SEGMENTATION = {  # id -> (library name, its params, torchvision builder, its kwargs, input size)
     f"{net}{'_aux' if aux else ''}": (net, {"aux_loss": aux}, getattr(segmentation, net),
