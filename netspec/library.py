@@ -3,7 +3,7 @@
 load("resnet50")                      # a library network
 load("specs/unet.net:unet", num_classes=3)
 load("my.net", input=(3, 64, 64))
-load(Path("my.net"), params={"input": 3}, import_roots=["../shared"])
+load(Path("my.net"), params={"input": 3}, import_roots=["vendor/blocks"])
 
 A bare word (`resnet50`) always names a library network; a file is named by a path
 (`my.net`, `./resnet50`, `dir/x.net`) or an os.PathLike. Files are read and imports

@@ -155,7 +155,9 @@ def test_errors_are_coloured_only_when_asked(
     monkeypatch.setenv("FORCE_COLOR", "1")
     code, _, colored = _cli("check", "bad.net")
     assert code == 1
-    assert colored.startswith("\033[1mbad.net:3:3:\033[0m \033[1;31merror:\033[0m \033[1munknown op or block 'bachnorm'\033[0m")
+    assert colored.startswith(
+        "\033[1mbad.net:3:3:\033[0m \033[1;31merror:\033[0m \033[1munknown op or block 'bachnorm'\033[0m"
+    )
     assert "\033[31m^^^^^^^^\033[0m" in colored and "\033[1;36mhint:\033[0m" in colored
     strip = re.sub(r"\033\[[0-9;]*m", "", colored)
     assert strip == plain  # colour adds escapes, never text
@@ -211,7 +213,9 @@ def test_everything_but_compile_works_without_torch(tmp_path: Path) -> None:
 
     run = _run("compile", "resnet18", "-o", str(tmp_path / "r.py"), prelude=no_torch)
     assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert run.stderr == "error: netspec compile needs torch, which is not installed\nhint: pip install 'netspec[torch]'\n"
+    assert run.stderr == (
+        "error: netspec compile needs torch, which is not installed\nhint: pip install 'netspec[torch]'\n"
+    )
 
     api = "import netspec\ntry:\n    netspec.compile('resnet18')\nexcept ImportError as e:\n    print(e)"
     run = subprocess.run([sys.executable, "-c", f"import sys\n{no_torch}\n{api}"], cwd=ROOT, capture_output=True,

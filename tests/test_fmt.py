@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_fuzz import LIMITS, mutated
 
 import netspec.library as library
 from netspec import SpecError, load_text
@@ -30,7 +31,6 @@ from netspec.cli import main
 from netspec.fmt_spec import _aligns, _space, _tokens, _tree_parser, format_text
 from netspec.graph import Graph
 from netspec.parse import parse
-from test_fuzz import LIMITS, mutated
 
 SPECS = sorted(library.library_dir().glob("*.net"))
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +51,8 @@ def _strip(node: Any) -> Any:
         return tuple(_strip(n) for n in node)
     if dataclasses.is_dataclass(node) and not isinstance(node, type):
         skip = ("source", "path")
-        return (type(node).__name__, *(_strip(getattr(node, f.name)) for f in dataclasses.fields(node) if f.name not in skip))
+        fields = (f.name for f in dataclasses.fields(node) if f.name not in skip)
+        return (type(node).__name__, *(_strip(getattr(node, name)) for name in fields))
     return node
 
 
@@ -203,7 +204,8 @@ CASES = {
     ),
     "bodies inside brackets and continued chains": (
         "block b() {\n  x: [relu, concat {\nrelu\n  bn\n}]\n  @x ->\n concat {\n relu\n }\n}\n",
-        "block b() {\n  x: [relu, concat {\n    relu\n    bn\n  }]\n  @x ->\n      concat {\n        relu\n      }\n}\n",
+        "block b() {\n  x: [relu, concat {\n    relu\n    bn\n  }]\n"
+        "  @x ->\n      concat {\n        relu\n      }\n}\n",
     ),
     "semicolons that separate nothing go": (
         "block b() {; relu;;bn;\n  relu ; }\n;\n",

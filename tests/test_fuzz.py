@@ -66,7 +66,11 @@ def _check(text: str) -> None:
             assert "error:" in rendered
 
 
-@settings(max_examples=int(os.environ.get("NETSPEC_FUZZ_EXAMPLES", "300")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("NETSPEC_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(mutated())
 def test_mutated_specs_only_raise_spec_errors(text: str) -> None:
     _check(text)

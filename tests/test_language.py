@@ -76,7 +76,10 @@ def test_residual_when_false_drops_the_add() -> None:
 
 
 def test_parallel_concat_and_mul() -> None:
-    g = net("concat {\n a: conv 4\n b: [conv 2, conv 6 k=3 p=1]\n maxpool 3 s=1 p=1\n}\nmul { identity; [global_pool, conv 13, sigmoid] }")
+    g = net(
+        "concat {\n a: conv 4\n b: [conv 2, conv 6 k=3 p=1]\n maxpool 3 s=1 p=1\n}\n"
+        "mul { identity; [global_pool, conv 13, sigmoid] }"
+    )
     cat = next(n for n in g.layers() if n.kind == "concat")
     assert cat.shape == (13, 32, 32) and len(cat.inputs) == 3
     assert g.layers()[-1].kind == "mul" and g.layers()[-1].shape == (13, 32, 32)

@@ -22,7 +22,7 @@ class _Built:
     def __init__(self, op: object, shapes: list[tuple[int, ...]]) -> None:
         self.module, self.fn = op_function(op, shapes)
 
-    def eval(self) -> "_Built":
+    def eval(self) -> _Built:
         if self.module is not None:
             self.module.eval()
         return self
@@ -47,7 +47,7 @@ def _run(kind: str, params: dict, shapes: list[tuple[int, ...]]) -> tuple[tuple[
     rule = op.infer(shapes) if all(batched) else op.infer_mixed(shapes, batched)
     module = build(op, shapes).eval()
     xs = op_inputs(op, shapes)
-    xs = [x if b else x[0] for x, b in zip(xs, batched)]  # a param has no batch
+    xs = [x if b else x[0] for x, b in zip(xs, batched, strict=True)]  # a param has no batch
     if kind == "max_unpool":
         xs[1] = torch.zeros(xs[1].shape, dtype=torch.long)  # indices: every value back at position 0
     with torch.no_grad():

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 import netspec
+from netspec.cli import main
 from netspec.compiler import to_graphviz
 from netspec.compiler.diagram_view import MAX_DEFAULT_BOXES, View, build_view, default_depth, drawn_inputs, max_depth
 from netspec.compiler.to_graphviz import Diagram, fmt_shape, render
-from netspec.cli import main
 from netspec.graph import Graph
 from netspec.library import library_index
 

@@ -200,6 +200,7 @@ def test_check_accepts_exactly_what_torch_runs(name: str) -> None:
     repeat the same blocks more times (resnet152 is resnet50's bottleneck, longer).
     """
     import torch
+
     from netspec.compiler.to_torch import compile_graph
 
     base = netspec.load(name)
